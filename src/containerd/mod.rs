@@ -1,0 +1,232 @@
+//! Adapter for containerd's gRPC API on its Unix socket: containerd's own services
+//! (version, images, content) and the CRI `runtime.v1` services that containerd serves
+//! on the same socket, which is the path the kubelet pulls through.
+//!
+//! Thin by design: requests out, typed results and [`ContainerdError`]s back; no policy.
+//! The channel is lazy, so a containerd that is down now is simply retried on the
+//! next call (tonic reconnects), and the daemon never has to be restarted with it.
+
+mod error;
+mod images;
+mod namespace;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use containerd_client::services::v1::version_client::VersionClient;
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+pub use error::ContainerdError;
+pub use images::ImageSummary;
+pub use namespace::{K8S_NAMESPACE, Namespace, NamespaceError};
+
+/// Where containerd listens on a standard node.
+pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
+
+/// How long a test pull may take before it is reported as a timeout.
+pub const DEFAULT_PULL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long any other call may take: containerd answers these in milliseconds when healthy.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub type Result<T, E = ContainerdError> = std::result::Result<T, E>;
+
+/// containerd's answer to the Version RPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// e.g. `v2.1.9` or `1.6.20~ds1`.
+    pub version: String,
+    pub revision: String,
+}
+
+/// What CRI `Status` says about the runtime: RuntimeReady / NetworkReady conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    pub runtime_ready: bool,
+    pub network_ready: bool,
+    /// Reasons and messages of the conditions that are not true, for people.
+    pub problems: Vec<String>,
+}
+
+/// The result of a test pull through CRI: either the image id or containerd's own error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullOutcome {
+    Pulled {
+        /// The image id CRI returns (`sha256:...`).
+        image_id: String,
+        duration: Duration,
+    },
+    Failed {
+        code: tonic::Code,
+        /// containerd's error text, unchanged: the diagnosis engine reads it.
+        message: String,
+        duration: Duration,
+    },
+}
+
+/// A client for one containerd socket and namespace.
+#[derive(Clone)]
+pub struct ContainerdClient {
+    socket: PathBuf,
+    namespace: Namespace,
+    channel: Channel,
+    pull_timeout: Duration,
+}
+
+impl ContainerdClient {
+    /// Prepares a client; nothing is dialled until the first call.
+    pub fn new(socket: impl Into<PathBuf>, namespace: Namespace) -> Self {
+        let socket = socket.into();
+        let path = socket.clone();
+        // The URI is required by tonic but unused: the connector dials the socket.
+        let channel = Endpoint::from_static("http://[::]")
+            .connect_timeout(Duration::from_secs(5))
+            .connect_with_connector_lazy(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }));
+        ContainerdClient {
+            socket,
+            namespace,
+            channel,
+            pull_timeout: DEFAULT_PULL_TIMEOUT,
+        }
+    }
+
+    pub fn with_pull_timeout(mut self, timeout: Duration) -> Self {
+        self.pull_timeout = timeout;
+        self
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The same socket in another namespace (CRI always works in `k8s.io`).
+    pub fn in_namespace(&self, namespace: Namespace) -> Self {
+        ContainerdClient {
+            namespace,
+            ..self.clone()
+        }
+    }
+
+    /// Wraps a message with the namespace header every containerd call needs.
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(CALL_TIMEOUT);
+        if let Ok(value) = self.namespace.as_str().parse() {
+            req.metadata_mut().insert("containerd-namespace", value);
+        }
+        req
+    }
+
+    fn status_error(&self, rpc: &'static str, status: tonic::Status) -> ContainerdError {
+        ContainerdError::from_status(rpc, &self.socket, status)
+    }
+
+    /// Fails fast with [`ContainerdError::SocketMissing`] instead of a transport error.
+    fn check_socket(&self) -> Result<()> {
+        if self.socket.exists() {
+            Ok(())
+        } else {
+            Err(ContainerdError::SocketMissing {
+                path: self.socket.clone(),
+            })
+        }
+    }
+
+    /// containerd's version (Version service).
+    pub async fn version(&self) -> Result<ServerVersion> {
+        self.check_socket()?;
+        let resp = VersionClient::new(self.channel.clone())
+            .version(self.request(()))
+            .await
+            .map_err(|s| self.status_error("Version", s))?
+            .into_inner();
+        Ok(ServerVersion {
+            version: resp.version,
+            revision: resp.revision,
+        })
+    }
+
+    /// CRI `Status`: answers only when the CRI plugin is loaded, so this doubles as
+    /// the check that the kubelet can talk to containerd at all.
+    pub async fn runtime_status(&self) -> Result<RuntimeStatus> {
+        self.check_socket()?;
+        let resp = RuntimeServiceClient::new(self.channel.clone())
+            .status(self.request(k8s_cri::v1::StatusRequest { verbose: false }))
+            .await
+            .map_err(|s| self.status_error("Status", s))?
+            .into_inner();
+        let conditions = resp.status.map(|s| s.conditions).unwrap_or_default();
+        let is_true = |kind: &str| conditions.iter().any(|c| c.r#type == kind && c.status);
+        Ok(RuntimeStatus {
+            runtime_ready: is_true("RuntimeReady"),
+            network_ready: is_true("NetworkReady"),
+            problems: conditions
+                .iter()
+                .filter(|c| !c.status)
+                .map(|c| {
+                    format!("{}: {} {}", c.r#type, c.reason, c.message)
+                        .trim_end()
+                        .to_string()
+                })
+                .collect(),
+        })
+    }
+
+    /// Pulls `image` through CRI `PullImage`, exactly as the kubelet would, so the
+    /// result honours containerd's registry configuration (hosts.toml, legacy tables).
+    /// A registry error is a [`PullOutcome::Failed`], not an `Err`: `Err` means
+    /// containerd itself could not be asked.
+    pub async fn test_pull(&self, image: &str) -> Result<PullOutcome> {
+        self.check_socket()?;
+        let request = k8s_cri::v1::PullImageRequest {
+            image: Some(image_spec(image)),
+            auth: None,
+            sandbox_config: None,
+        };
+        let mut req = tonic::Request::new(request);
+        req.set_timeout(self.pull_timeout);
+        let started = Instant::now();
+        let mut client = ImageServiceClient::new(self.channel.clone());
+        let result = tokio::time::timeout(self.pull_timeout, client.pull_image(req)).await;
+        let duration = started.elapsed();
+        match result {
+            Err(_) => Err(ContainerdError::Timeout {
+                rpc: "PullImage",
+                seconds: self.pull_timeout.as_secs(),
+            }),
+            Ok(Ok(resp)) => Ok(PullOutcome::Pulled {
+                image_id: resp.into_inner().image_ref,
+                duration,
+            }),
+            Ok(Err(status)) => match self.status_error("PullImage", status) {
+                ContainerdError::Rpc { code, message, .. } => Ok(PullOutcome::Failed {
+                    code,
+                    message,
+                    duration,
+                }),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+fn image_spec(image: &str) -> k8s_cri::v1::ImageSpec {
+    k8s_cri::v1::ImageSpec {
+        image: image.to_string(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,171 @@
+//! A registry host as containerd names it: `host` or `host:port`.
+//!
+//! The type exists so that everything downstream (hosts.toml directories under
+//! certs.d, config tables, metrics labels) can trust that the value cannot escape a
+//! directory or smuggle TOML syntax: it is parsed once, at the boundary. Pure: no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest host name DNS allows (RFC 1035), plus room for `:65535`.
+const MAX_LEN: usize = 253 + 6;
+
+/// Why a string is not a registry host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("registry host is empty: give a name like `registry.example.com:5000`")]
+    Empty,
+    #[error("registry host is {len} bytes long; at most {MAX_LEN} are allowed")]
+    TooLong { len: usize },
+    #[error(
+        "registry host {host:?} contains {found:?}: only letters, digits, `.`, `-`, `_` and one `:port` are allowed"
+    )]
+    BadCharacter { host: String, found: char },
+    #[error("registry host {host:?} has an empty or `..` label")]
+    BadLabel { host: String },
+    #[error("registry host {host:?} has port {port:?}: a port is a number from 1 to 65535")]
+    BadPort { host: String, port: String },
+}
+
+/// A validated `host[:port]` (IPv6 literals in brackets, `[::1]:5000`, are accepted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistryHost {
+    name: String,
+    port: Option<u16>,
+}
+
+impl RegistryHost {
+    /// The host name or IP literal without the port (brackets kept for IPv6).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The explicit port, if one was given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether containerd treats this host as plain HTTP by default
+    /// (`localhost` and loopback addresses, see LAB.md).
+    pub fn is_loopback(&self) -> bool {
+        let n = self.name.trim_start_matches('[').trim_end_matches(']');
+        n == "localhost"
+            || n.parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+}
+
+impl fmt::Display for RegistryHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+impl FromStr for RegistryHost {
+    type Err = HostError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(HostError::Empty);
+        }
+        if s.len() > MAX_LEN {
+            return Err(HostError::TooLong { len: s.len() });
+        }
+        let (name, port) = split_port(s)?;
+        if let Some(inner) = name.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or_else(|| HostError::BadLabel {
+                host: s.to_string(),
+            })?;
+            if inner.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(HostError::BadLabel {
+                    host: s.to_string(),
+                });
+            }
+        } else {
+            if let Some(found) = name
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+            {
+                return Err(HostError::BadCharacter {
+                    host: s.to_string(),
+                    found,
+                });
+            }
+            if name.split('.').any(|l| l.is_empty()) {
+                return Err(HostError::BadLabel {
+                    host: s.to_string(),
+                });
+            }
+        }
+        Ok(RegistryHost {
+            name: name.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+fn split_port(s: &str) -> Result<(&str, Option<u16>), HostError> {
+    let bad_port = |p: &str| HostError::BadPort {
+        host: s.to_string(),
+        port: p.to_string(),
+    };
+    let (name, port) = if s.starts_with('[') {
+        match s.rfind("]:") {
+            Some(i) => (&s[..=i], Some(&s[i + 2..])),
+            None => (s, None),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(bad_port(p)),
+        },
+    };
+    Ok((name, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_names_ports_and_ipv6() {
+        let h: RegistryHost = "Registry.ctrdiag.test:5443".parse().unwrap();
+        assert_eq!(h.to_string(), "registry.ctrdiag.test:5443");
+        assert_eq!(h.port(), Some(5443));
+        let h: RegistryHost = "[::1]:5000".parse().unwrap();
+        assert_eq!(h.name(), "[::1]");
+        assert!(h.is_loopback());
+        assert!(
+            "docker.io"
+                .parse::<RegistryHost>()
+                .unwrap()
+                .port()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn refuses_what_could_escape_a_directory_or_break_toml() {
+        for bad in [
+            "", "..", "../etc", "a/b", "a\0b", "a..b", ".a", "a:", "a:0", "a:99999", "a:+5",
+            "a\"b", "a b", "[::1", "[zz]:5",
+        ] {
+            assert!(bad.parse::<RegistryHost>().is_err(), "{bad:?} was accepted");
+        }
+        assert!(matches!(
+            "a".repeat(300).parse::<RegistryHost>(),
+            Err(HostError::TooLong { .. })
+        ));
+    }
+}

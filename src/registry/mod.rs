@@ -1,0 +1,3 @@
+//! Registries as containerd addresses them.
+
+pub mod host;

@@ -1,0 +1,231 @@
+//! A real containerd of a chosen version, as a child process with its own root,
+//! state, sockets and config file under a scratch directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ctrdiag::containerd::{ContainerdClient, Namespace};
+
+use super::process::ChildGuard;
+use super::registry::Registry;
+use super::{scratch_dir, wait_for};
+
+/// Where `scripts/install-deps.sh` unpacks the newer containerd builds.
+const LAB_DIR_DEFAULT: &str = "/opt/ctrdiag-lab";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// 1.6.20, Debian 12's package.
+    V1_6,
+    /// 1.7.24, from Debian 13.
+    V1_7,
+    /// 2.1.9, from Debian 13/14.
+    V2_1,
+}
+
+impl Version {
+    pub const ALL: [Version; 3] = [Version::V1_6, Version::V1_7, Version::V2_1];
+
+    /// The binary of this version; panics (never skips) when it is missing, so a CI
+    /// machine without it fails loudly.
+    pub fn binary(self) -> PathBuf {
+        let lab = std::env::var("CTRDIAG_LAB_DIR").unwrap_or_else(|_| LAB_DIR_DEFAULT.into());
+        let path = match self {
+            Version::V1_6 => PathBuf::from("/usr/bin/containerd"),
+            Version::V1_7 => Path::new(&lab).join("containerd-1.7/usr/bin/containerd"),
+            Version::V2_1 => Path::new(&lab).join("containerd-2.1/usr/bin/containerd"),
+        };
+        assert!(
+            path.is_file(),
+            "containerd {self:?} is not installed at {}: run scripts/install-deps.sh",
+            path.display()
+        );
+        path
+    }
+
+    /// The version string containerd reports, as tests expect it.
+    pub fn expected_version_prefix(self) -> &'static str {
+        match self {
+            Version::V1_6 => "1.6.20",
+            Version::V1_7 => "1.7.24",
+            Version::V2_1 => "2.1.9",
+        }
+    }
+
+    pub fn is_2x(self) -> bool {
+        self == Version::V2_1
+    }
+}
+
+/// How the lab writes containerd's config.toml.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Set the CRI registry `config_path` to the instance's certs.d directory.
+    pub config_path: bool,
+    /// TOML appended verbatim (e.g. legacy `configs` tables for the config traps).
+    pub extra: String,
+    /// Wait for CRI `Status` to answer before returning (off for configs that break CRI).
+    pub wait_for_cri: bool,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            config_path: true,
+            extra: String::new(),
+            wait_for_cri: true,
+        }
+    }
+}
+
+pub struct LabContainerd {
+    pub version: Version,
+    pub socket: PathBuf,
+    pub config_file: PathBuf,
+    pub certs_d: PathBuf,
+    config: LabConfig,
+    process: Option<ChildGuard>,
+    dir: tempfile::TempDir,
+}
+
+impl LabContainerd {
+    pub async fn start(version: Version) -> LabContainerd {
+        Self::start_with(version, LabConfig::default()).await
+    }
+
+    pub async fn start_with(version: Version, config: LabConfig) -> LabContainerd {
+        let dir = scratch_dir("containerd-");
+        let socket = dir.path().join("containerd.sock");
+        let certs_d = dir.path().join("certs.d");
+        std::fs::create_dir_all(&certs_d).expect("certs.d");
+        let config_file = dir.path().join("config.toml");
+        std::fs::write(&config_file, config_toml(version, dir.path(), &config))
+            .expect("write containerd config");
+        let mut lab = LabContainerd {
+            version,
+            socket,
+            config_file,
+            certs_d,
+            config,
+            process: None,
+            dir,
+        };
+        lab.spawn().await;
+        lab
+    }
+
+    /// The CRI plugin's table name for this version's config file.
+    pub fn cri_registry_table(&self) -> &'static str {
+        cri_registry_table(self.version)
+    }
+
+    async fn spawn(&mut self) {
+        let mut cmd = Command::new(self.version.binary());
+        cmd.arg("--config").arg(&self.config_file);
+        let log = self.dir.path().join("containerd.log");
+        // Keep earlier runs' output: restarts append a marker rather than truncating.
+        let previous = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::write(self.dir.path().join("containerd.previous.log"), previous).ok();
+        self.process = Some(ChildGuard::spawn("containerd", cmd, &log));
+        let client = self.client();
+        let wait_cri = self.config.wait_for_cri;
+        let log_path = log.display().to_string();
+        wait_for(
+            &format!("containerd {:?} to answer (log: {log_path})", self.version),
+            Duration::from_secs(60),
+            || {
+                let client = client.clone();
+                async move {
+                    client.version().await.ok()?;
+                    if wait_cri {
+                        client.runtime_status().await.ok()?;
+                    }
+                    Some(())
+                }
+            },
+        )
+        .await;
+        if let Some(p) = self.process.as_mut() {
+            p.assert_running();
+        }
+    }
+
+    /// A ctrdiag client for this instance in the kubelet's namespace.
+    pub fn client(&self) -> ContainerdClient {
+        ContainerdClient::new(&self.socket, Namespace::default())
+    }
+
+    /// Kills containerd (SIGKILL), as a crash would. Its socket file stays behind.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    /// Starts containerd again on the same config, root and socket.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid())
+    }
+
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(|p| p.log()).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Trusts `registry`'s CA the recommended way: `<certs.d>/<host:port>/hosts.toml`
+    /// with a `[host."https://..."]` table naming the CA file (no restart needed).
+    pub fn trust_registry_ca(&self, registry: &Registry) {
+        let tls = registry.tls.as_ref().expect("a TLS registry");
+        let dir = self.certs_d.join(&registry.host);
+        std::fs::create_dir_all(&dir).expect("hosts dir");
+        let ca = dir.join("ca.crt");
+        std::fs::write(&ca, &tls.ca_pem).expect("write CA");
+        let url = format!("https://{}", registry.host);
+        std::fs::write(
+            dir.join("hosts.toml"),
+            format!(
+                "server = \"{url}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n",
+                ca.display()
+            ),
+        )
+        .expect("write hosts.toml");
+    }
+}
+
+pub fn cri_registry_table(version: Version) -> &'static str {
+    if version.is_2x() {
+        "plugins.\"io.containerd.cri.v1.images\".registry"
+    } else {
+        "plugins.\"io.containerd.grpc.v1.cri\".registry"
+    }
+}
+
+/// A config that keeps every path of this instance under `dir`, so several
+/// containerds run side by side; NRI is off because its socket path is global.
+fn config_toml(version: Version, dir: &Path, config: &LabConfig) -> String {
+    let d = dir.display();
+    let mut toml = format!(
+        "version = {}\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
+        if version.is_2x() { 3 } else { 2 }
+    );
+    if version != Version::V1_6 {
+        toml += "[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n\n";
+    }
+    if config.config_path {
+        toml += &format!(
+            "[{}]\n  config_path = \"{d}/certs.d\"\n\n",
+            cri_registry_table(version)
+        );
+    }
+    toml += &config.extra;
+    toml
+}

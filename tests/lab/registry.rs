@@ -1,0 +1,155 @@
+//! A real `docker-registry` (distribution 2.8) per test: TLS with a chosen certificate
+//! or plain HTTP, optionally behind htpasswd auth, holding the lab's test image.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::certs::{self, CertKind, TlsFiles};
+use super::image::{self, TestImage};
+use super::process::ChildGuard;
+use super::{REGISTRY_NAME, ensure_hosts_entry, free_port, scratch_dir, wait_for};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    Tls(CertKind),
+    PlainHttp,
+}
+
+pub struct Registry {
+    /// `registry.ctrdiag.test:PORT`: what image references and certs.d use.
+    pub host: String,
+    pub port: u16,
+    pub kind: RegistryKind,
+    pub tls: Option<TlsFiles>,
+    pub image: TestImage,
+    /// Credentials the registry demands, if any.
+    pub auth: Option<(String, String)>,
+    process: ChildGuard,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub async fn start(kind: RegistryKind) -> Registry {
+        Self::start_with(kind, None).await
+    }
+
+    /// Starts a registry that demands `user`/`password` (htpasswd, bcrypt).
+    pub async fn start_with_auth(kind: RegistryKind, user: &str, password: &str) -> Registry {
+        Self::start_with(kind, Some((user.to_string(), password.to_string()))).await
+    }
+
+    async fn start_with(kind: RegistryKind, auth: Option<(String, String)>) -> Registry {
+        ensure_hosts_entry();
+        let dir = scratch_dir("registry-");
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage).expect("storage dir");
+        let image = image::build(&format!("hello from {}", dir.path().display()));
+
+        // Seed the storage through a plain-HTTP registry on the same directory, so the
+        // push is a real HTTP push even when the registry under test speaks TLS or
+        // demands auth.
+        {
+            let port = free_port();
+            let seeder = spawn(&dir.path().join("seed.yml"), &storage, port, None, None);
+            let base = format!("http://127.0.0.1:{port}");
+            wait_until_listening(port, &seeder).await;
+            image::push(&base, image::REPOSITORY, image::TAG, &image).await;
+        }
+
+        let tls = match kind {
+            RegistryKind::Tls(cert) => Some(certs::make(cert, REGISTRY_NAME, dir.path())),
+            RegistryKind::PlainHttp => None,
+        };
+        let htpasswd = auth.as_ref().map(|(user, password)| {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils) must be installed: run .ci/run or scripts/install-deps.sh");
+            assert!(out.status.success(), "htpasswd failed");
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, out.stdout).expect("write htpasswd");
+            path
+        });
+        let port = free_port();
+        let mut process = spawn(
+            &dir.path().join("registry.yml"),
+            &storage,
+            port,
+            tls.as_ref(),
+            htpasswd.as_ref(),
+        );
+        wait_until_listening(port, &process).await;
+        process.assert_running();
+        Registry {
+            host: format!("{REGISTRY_NAME}:{port}"),
+            port,
+            kind,
+            tls,
+            image,
+            auth,
+            process,
+            dir,
+        }
+    }
+
+    /// `registry.ctrdiag.test:PORT/ctrdiag/hello:v1`
+    pub fn image_ref(&self) -> String {
+        format!("{}/{}:{}", self.host, image::REPOSITORY, image::TAG)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+fn spawn(
+    config: &PathBuf,
+    storage: &std::path::Path,
+    port: u16,
+    tls: Option<&TlsFiles>,
+    htpasswd: Option<&PathBuf>,
+) -> ChildGuard {
+    let mut yml = format!(
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        storage.display()
+    );
+    if let Some(t) = tls {
+        yml += &format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            t.cert_path.display(),
+            t.key_path.display()
+        );
+    }
+    if let Some(h) = htpasswd {
+        yml += &format!(
+            "auth:\n  htpasswd:\n    realm: ctrdiag-lab\n    path: {}\n",
+            h.display()
+        );
+    }
+    std::fs::write(config, yml).expect("write registry config");
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve").arg(config);
+    ChildGuard::spawn("docker-registry", cmd, &config.with_extension("log"))
+}
+
+async fn wait_until_listening(port: u16, process: &ChildGuard) {
+    wait_for(
+        &format!(
+            "docker-registry on port {port} (log: {})",
+            process.log_path().display()
+        ),
+        Duration::from_secs(20),
+        || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        },
+    )
+    .await;
+}
