@@ -2,9 +2,15 @@
 //!
 //! # Layout
 //! - [`containerd`]: adapter for containerd's gRPC API and the CRI services on its socket.
-//! - [`registry`]: registry host names and (later) the direct registry probe.
-//! - [`api`]: code generated from `proto/ctrdiag/v1`, ctrdiag's own gRPC API.
+//! - [`registry`]: registry host names and image references.
+//! - [`api`]: ctrdiag's own gRPC API (generated from `proto/ctrdiag/v1`) and conversions.
+//! - [`server`]: the daemon's gRPC server, socket handling and caller authorization.
+//! - [`settings`]: the daemon's settings file.
+//! - [`cli`]: the `ctrdiag` command line client.
 
 pub mod api;
+pub mod cli;
 pub mod containerd;
 pub mod registry;
+pub mod server;
+pub mod settings;

@@ -1,6 +1,7 @@
 //! The containerd adapter against real containerd 1.6, 1.7 and 2.1 and a real TLS
 //! registry: what `ctrdiagd` will rely on for every later feature.
 
+#[macro_use]
 mod lab;
 
 use std::time::Duration;
@@ -167,14 +168,6 @@ async fn listing_an_unknown_namespace_is_not_found(version: Version) {
         }
         other => panic!("{other:?}"),
     }
-}
-
-macro_rules! per_version {
-    ($($scenario:ident),* $(,)?) => {
-        mod containerd_1_6 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V1_6).await } )* }
-        mod containerd_1_7 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V1_7).await } )* }
-        mod containerd_2_1 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V2_1).await } )* }
-    };
 }
 
 per_version!(

@@ -1,4 +1,9 @@
-//! ctrdiag's own gRPC API, generated from `proto/ctrdiag/v1` at build time.
+//! ctrdiag's own gRPC API: code generated from `proto/ctrdiag/v1` at build time, and
+//! the conversions between it and the library's domain types.
+
+mod convert;
+
+pub use convert::config_status;
 
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {

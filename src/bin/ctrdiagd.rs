@@ -1,1 +1,91 @@
-fn main() {}
+//! `ctrdiagd`: the ctrdiag node daemon. Reads its settings, sets up logging, and runs
+//! the server until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ctrdiag::settings::{DEFAULT_SETTINGS_FILE, Settings};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// sysexits' EX_USAGE / EX_CONFIG: bad settings are not worth a restart loop.
+const EX_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "ctrdiag daemon: diagnoses and fixes containerd image-pull failures"
+)]
+struct Args {
+    /// Settings file (TOML; every key optional). Defaults apply when the default file is absent.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CTRDIAG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Under systemd, journald adds timestamps and keeps the structured fields.
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(journald)
+            .init();
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let args = Args::parse();
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SETTINGS_FILE.into());
+    let settings = match Settings::load(&path, args.config.is_some()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "bad settings");
+            eprintln!("ctrdiagd: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let shutdown = match shutdown_signal() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ctrdiagd: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match ctrdiag::server::run(settings, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "ctrdiagd failed");
+            eprintln!("ctrdiagd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the SIGTERM and SIGINT handlers now, before the daemon reports ready, and
+/// returns a future that completes on the first of them, logging which.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, "shutting down; finishing in-flight calls");
+    })
+}

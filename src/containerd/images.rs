@@ -39,9 +39,13 @@ pub struct ImageSummary {
 
 impl ContainerdClient {
     /// Fails with [`ContainerdError::NamespaceNotFound`] for a namespace containerd does
-    /// not know: listing it would otherwise just look empty.
+    /// not know: listing it would otherwise just look empty. CRI's namespace always
+    /// counts as known: containerd creates it on the first CRI pull.
     pub async fn ensure_namespace(&self) -> Result<()> {
         self.check_socket()?;
+        if self.namespace.is_cri() {
+            return Ok(());
+        }
         // `Get` answers OK with no labels for a namespace that does not exist; only
         // `List` tells.
         let namespaces = NamespacesClient::new(self.channel.clone())
@@ -103,6 +107,21 @@ impl ContainerdClient {
         Ok(out)
     }
 
+    /// Whether CRI knows `name` (the kubelet's view; independent of this client's
+    /// namespace because CRI always works in `k8s.io`).
+    pub async fn cri_image_present(&self, name: &str) -> Result<bool> {
+        self.check_socket()?;
+        let status = ImageServiceClient::new(self.channel.clone())
+            .image_status(self.request(k8s_cri::v1::ImageStatusRequest {
+                image: Some(image_spec(name)),
+                verbose: false,
+            }))
+            .await
+            .map_err(|s| self.status_error("ImageStatus", s))?
+            .into_inner();
+        Ok(status.image.is_some())
+    }
+
     /// Removes one image reference. In CRI's namespace this goes through CRI
     /// `RemoveImage`, which drops every ref of the image, as `crictl rmi` does; deleting
     /// only the tag would leave CRI's `sha256:` ref listed behind it.
@@ -113,23 +132,15 @@ impl ContainerdClient {
             namespace: self.namespace.to_string(),
         };
         if self.namespace.is_cri() {
-            let mut cri = ImageServiceClient::new(self.channel.clone());
-            let status = cri
-                .image_status(self.request(k8s_cri::v1::ImageStatusRequest {
-                    image: Some(image_spec(name)),
-                    verbose: false,
-                }))
-                .await
-                .map_err(|s| self.status_error("ImageStatus", s))?
-                .into_inner();
-            if status.image.is_none() {
+            if !self.cri_image_present(name).await? {
                 return Err(not_found());
             }
-            cri.remove_image(self.request(k8s_cri::v1::RemoveImageRequest {
-                image: Some(image_spec(name)),
-            }))
-            .await
-            .map_err(|s| self.status_error("RemoveImage", s))?;
+            ImageServiceClient::new(self.channel.clone())
+                .remove_image(self.request(k8s_cri::v1::RemoveImageRequest {
+                    image: Some(image_spec(name)),
+                }))
+                .await
+                .map_err(|s| self.status_error("RemoveImage", s))?;
             return Ok(());
         }
         let req = self.request(DeleteImageRequest {

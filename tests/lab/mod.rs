@@ -5,8 +5,19 @@
 //! Everything listens on loopback; every process is killed when its handle drops.
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
+/// Defines one `#[tokio::test]` per containerd version for each scenario function
+/// `async fn scenario(version: Version)`, in modules `containerd_1_6`, `_1_7`, `_2_1`.
+macro_rules! per_version {
+    ($($scenario:ident),* $(,)?) => {
+        mod containerd_1_6 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V1_6).await } )* }
+        mod containerd_1_7 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V1_7).await } )* }
+        mod containerd_2_1 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V2_1).await } )* }
+    };
+}
+
 pub mod certs;
 pub mod containerd;
+pub mod daemon;
 pub mod image;
 pub mod process;
 pub mod registry;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command: installs what a fresh Debian 12 machine lacks, then
+# checks formatting and lints, and runs every test (unit, and integration against
+# real containerd 1.6/1.7/2.1, docker-registry and dbus-daemon). Needs root: the lab
+# adds its registry name to /etc/hosts and runs containerd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

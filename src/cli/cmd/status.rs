@@ -1,0 +1,89 @@
+//! `ctrdiag status`
+
+use serde_json::json;
+
+use super::{Client, print_json};
+use crate::api::v1 as pb;
+use crate::cli::render::table;
+use crate::cli::{Exit, Failure, Output};
+
+pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
+    let resp = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .map_err(|s| Failure::from_status(&s))?
+        .into_inner();
+    let c = resp.containerd.unwrap_or_default();
+    let cfg = resp.config.unwrap_or_default();
+    let healthy = c.reachable && c.cri_ready;
+    match output {
+        Output::Json => print_json(&json!({
+            "daemon_version": resp.daemon_version,
+            "healthy": healthy,
+            "containerd": {
+                "socket": c.socket,
+                "reachable": c.reachable,
+                "version": c.version,
+                "cri_ready": c.cri_ready,
+                "cri_problems": c.cri_problems,
+                "error": c.error,
+            },
+            "config": {
+                "file": cfg.file,
+                "exists": cfg.exists,
+                "config_version": cfg.config_version,
+                "registry_mechanism": cfg.registry_mechanism,
+                "config_path": cfg.config_path,
+                "error": cfg.error,
+            },
+        })),
+        Output::Table => {
+            let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+            let dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            let mut rows = vec![
+                vec!["ctrdiagd".into(), resp.daemon_version],
+                vec!["containerd socket".into(), c.socket],
+                vec!["containerd reachable".into(), yes_no(c.reachable)],
+                vec!["containerd version".into(), dash(&c.version)],
+                vec!["CRI ready".into(), yes_no(c.cri_ready)],
+                vec![
+                    "config file".into(),
+                    format!("{}{}", cfg.file, if cfg.exists { "" } else { " (absent)" }),
+                ],
+                vec![
+                    "config version".into(),
+                    if cfg.config_version == 0 {
+                        "-".into()
+                    } else {
+                        cfg.config_version.to_string()
+                    },
+                ],
+                vec!["registry mechanism".into(), dash(&cfg.registry_mechanism)],
+                vec!["config_path".into(), dash(&cfg.config_path)],
+            ];
+            for p in &c.cri_problems {
+                rows.push(vec!["CRI condition".into(), p.clone()]);
+            }
+            if !cfg.error.is_empty() {
+                rows.push(vec!["config problem".into(), cfg.error]);
+            }
+            print!(
+                "{}",
+                table(&["", ""], &rows)
+                    .split_once('\n')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+            );
+            if !c.error.is_empty() {
+                eprintln!("ctrdiag: {}", c.error);
+            }
+        }
+    }
+    Ok(if healthy { Exit::Ok } else { Exit::Problem })
+}

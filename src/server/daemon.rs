@@ -1,0 +1,66 @@
+//! The daemon's life: take or bind the socket, probe containerd, tell systemd we are
+//! ready, serve until told to stop, and tell systemd we are stopping.
+
+use std::future::Future;
+
+use sd_notify::NotifyState;
+
+use super::socket::{self, BoundSocket, SocketError};
+use super::{DiagnosticsService, ServeError, serve};
+use crate::containerd::ContainerdClient;
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    // The socket file guard lives for the whole run: its drop removes the file.
+    let (listener, _socket_file) = match socket::from_systemd()? {
+        Some(l) => {
+            tracing::info!("using the socket passed by systemd");
+            (l, None)
+        }
+        None => {
+            let BoundSocket { listener, file } =
+                socket::bind(&settings.listen_socket, &settings.socket_group)?;
+            (listener, Some(file))
+        }
+    };
+    tracing::info!(socket = %settings.listen_socket.display(), "listening");
+
+    // Readiness means "calls will be answered", which needs containerd's state known;
+    // a containerd that is down is reported, not waited for: diagnosing that is our job.
+    let probe = ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone());
+    let status = match probe.version().await {
+        Ok(v) => {
+            tracing::info!(version = v.version, socket = %settings.containerd_socket.display(), "containerd answers");
+            format!("serving; containerd {}", v.version)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "containerd is not usable at start");
+            "serving; containerd unreachable".to_string()
+        }
+    };
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+
+    let result = serve(listener, DiagnosticsService::new(settings), shutdown).await;
+    notify(&[NotifyState::Stopping]);
+    tracing::info!("stopped");
+    Ok(result?)
+}
+
+/// sd_notify is advisory: outside systemd there is no socket and nothing to do.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}

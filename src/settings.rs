@@ -1,0 +1,206 @@
+//! The daemon's settings: a TOML file where every key is optional, validated into
+//! typed values before anything binds. Defaults are those of a standard node.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::containerd::{DEFAULT_SOCKET, Namespace};
+
+/// Where `ctrdiagd` listens and `ctrdiag` connects unless told otherwise.
+pub const DEFAULT_LISTEN_SOCKET: &str = "/run/ctrdiag/ctrdiag.sock";
+/// The default location of the daemon's settings file.
+pub const DEFAULT_SETTINGS_FILE: &str = "/etc/ctrdiag/ctrdiagd.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("settings file {} is not valid: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("settings file {}: `{key}` {problem}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+/// The file as written: every key optional, unknown keys refused (a typo must not be
+/// silently ignored on a root daemon).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    listen_socket: Option<PathBuf>,
+    socket_group: Option<String>,
+    containerd_socket: Option<PathBuf>,
+    namespace: Option<String>,
+    containerd_config: Option<PathBuf>,
+    certs_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    pull_timeout_secs: Option<u64>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Unix socket of the daemon's gRPC API (`listen_socket`).
+    pub listen_socket: PathBuf,
+    /// Group that owns the socket and may call read-only RPCs (`socket_group`).
+    pub socket_group: String,
+    /// containerd's gRPC socket (`containerd_socket`).
+    pub containerd_socket: PathBuf,
+    /// Default containerd namespace for image RPCs (`namespace`).
+    pub namespace: Namespace,
+    /// containerd's config.toml (`containerd_config`).
+    pub containerd_config: PathBuf,
+    /// Directory for hosts.toml trees when ctrdiag sets `config_path` (`certs_dir`).
+    pub certs_dir: PathBuf,
+    /// Journal, backups and change records (`state_dir`).
+    pub state_dir: PathBuf,
+    /// Longest a test pull may take (`pull_timeout_secs`).
+    pub pull_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen_socket: DEFAULT_LISTEN_SOCKET.into(),
+            socket_group: "ctrdiag".into(),
+            containerd_socket: DEFAULT_SOCKET.into(),
+            namespace: Namespace::default(),
+            containerd_config: "/etc/containerd/config.toml".into(),
+            certs_dir: "/etc/containerd/certs.d".into(),
+            state_dir: "/var/lib/ctrdiag".into(),
+            pull_timeout: crate::containerd::DEFAULT_PULL_TIMEOUT,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path`; a missing file is an error only when `required` (an explicit
+    /// `--config`), so a node without a settings file runs on defaults.
+    pub fn load(path: &Path, required: bool) -> Result<Settings, SettingsError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Settings::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Settings::default())
+            }
+            Err(source) => Err(SettingsError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses settings text; `path` only names the file in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
+        let file: SettingsFile = toml::from_str(text).map_err(|e| SettingsError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key, problem: String| SettingsError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        let d = Settings::default();
+        let absolute = |key, value: Option<PathBuf>, default: PathBuf| match value {
+            None => Ok(default),
+            Some(p) if p.is_absolute() => Ok(p),
+            Some(p) => Err(invalid(key, format!("must be an absolute path, not {p:?}"))),
+        };
+        let namespace = match file.namespace {
+            None => d.namespace,
+            Some(ns) => ns
+                .parse()
+                .map_err(|e| invalid("namespace", format!("{e}")))?,
+        };
+        let pull_timeout = match file.pull_timeout_secs {
+            None => d.pull_timeout,
+            Some(0) => return Err(invalid("pull_timeout_secs", "must be at least 1".into())),
+            Some(s) => Duration::from_secs(s),
+        };
+        let socket_group = file.socket_group.unwrap_or(d.socket_group);
+        if socket_group.is_empty() {
+            return Err(invalid("socket_group", "must name a group".into()));
+        }
+        Ok(Settings {
+            listen_socket: absolute("listen_socket", file.listen_socket, d.listen_socket)?,
+            socket_group,
+            containerd_socket: absolute(
+                "containerd_socket",
+                file.containerd_socket,
+                d.containerd_socket,
+            )?,
+            namespace,
+            containerd_config: absolute(
+                "containerd_config",
+                file.containerd_config,
+                d.containerd_config,
+            )?,
+            certs_dir: absolute("certs_dir", file.certs_dir, d.certs_dir)?,
+            state_dir: absolute("state_dir", file.state_dir, d.state_dir)?,
+            pull_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, SettingsError> {
+        Settings::parse(Path::new("/etc/ctrdiag/ctrdiagd.toml"), text)
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.listen_socket, Path::new("/run/ctrdiag/ctrdiag.sock"));
+        assert_eq!(
+            s.containerd_socket,
+            Path::new("/run/containerd/containerd.sock")
+        );
+        assert_eq!(s.namespace.as_str(), "k8s.io");
+        assert_eq!(s.socket_group, "ctrdiag");
+        assert_eq!(s.state_dir, Path::new("/var/lib/ctrdiag"));
+    }
+
+    #[test]
+    fn every_key_can_be_overridden() {
+        let s = parse(
+            "listen_socket = \"/tmp/x/d.sock\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"/tmp/c.sock\"\nnamespace = \"default\"\ncontainerd_config = \"/tmp/c.toml\"\ncerts_dir = \"/tmp/certs.d\"\nstate_dir = \"/tmp/state\"\npull_timeout_secs = 9\n",
+        )
+        .unwrap();
+        assert_eq!(s.listen_socket, Path::new("/tmp/x/d.sock"));
+        assert_eq!(s.namespace.as_str(), "default");
+        assert_eq!(s.pull_timeout, Duration::from_secs(9));
+        assert_eq!(s.certs_dir, Path::new("/tmp/certs.d"));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused_with_the_key_named() {
+        let e = parse("listen_sockt = \"/x\"").unwrap_err().to_string();
+        assert!(e.contains("listen_sockt"), "{e}");
+        let e = parse("state_dir = \"relative\"").unwrap_err().to_string();
+        assert!(e.contains("`state_dir` must be an absolute path"), "{e}");
+        let e = parse("namespace = \"a/b\"").unwrap_err().to_string();
+        assert!(e.contains("`namespace`"), "{e}");
+        assert!(parse("pull_timeout_secs = 0").is_err());
+    }
+
+    #[test]
+    fn a_missing_default_file_means_defaults_but_a_named_one_must_exist() {
+        let missing = Path::new("/nonexistent/ctrdiagd.toml");
+        assert!(Settings::load(missing, false).is_ok());
+        assert!(matches!(
+            Settings::load(missing, true),
+            Err(SettingsError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,171 @@
+//! The real `ctrdiagd` binary against a lab containerd, and the real `ctrdiag` CLI
+//! against it. Readiness is taken from the daemon's own sd_notify `READY=1`, sent
+//! to a datagram socket the test binds, exactly as systemd would receive it.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use super::process::ChildGuard;
+use super::scratch_dir;
+
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_ctrdiagd");
+pub const CLI: &str = env!("CARGO_BIN_EXE_ctrdiag");
+
+pub struct Daemon {
+    pub socket: PathBuf,
+    pub settings_file: PathBuf,
+    process: ChildGuard,
+    notify: tokio::net::UnixDatagram,
+    dir: tempfile::TempDir,
+}
+
+/// What one CLI run produced.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+impl From<Output> for CliRun {
+    fn from(o: Output) -> Self {
+        CliRun {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts ctrdiagd for `containerd_socket` with socket group `nogroup`, so tests
+    /// can call it as the unprivileged `nobody:nogroup`.
+    pub async fn start(containerd_socket: &Path) -> Daemon {
+        Self::start_with(containerd_socket, "").await
+    }
+
+    /// Like [`Daemon::start`], with extra lines for the settings file.
+    pub async fn start_with(containerd_socket: &Path, extra_settings: &str) -> Daemon {
+        let dir = scratch_dir("ctrdiagd-");
+        // Unprivileged test callers must be able to reach the socket's directory.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod daemon dir");
+        let socket = dir.path().join("run/ctrdiag.sock");
+        let settings_file = dir.path().join("ctrdiagd.toml");
+        let d = dir.path().display();
+        std::fs::write(
+            &settings_file,
+            format!(
+                "listen_socket = \"{}\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"{}\"\ncontainerd_config = \"{d}/containerd-config.toml\"\ncerts_dir = \"{d}/certs.d\"\nstate_dir = \"{d}/state\"\n{extra_settings}",
+                socket.display(),
+                containerd_socket.display(),
+            ),
+        )
+        .expect("write settings");
+        let notify_path = dir.path().join("notify.sock");
+        let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        let mut cmd = Command::new(DAEMON);
+        cmd.arg("--config")
+            .arg(&settings_file)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("CTRDIAG_LOG", "info,ctrdiag=debug");
+        let process = ChildGuard::spawn("ctrdiagd", cmd, &dir.path().join("ctrdiagd.log"));
+        let mut daemon = Daemon {
+            socket,
+            settings_file,
+            process,
+            notify,
+            dir,
+        };
+        let ready = daemon.next_notification(Duration::from_secs(30)).await;
+        assert!(
+            ready.lines().any(|l| l == "READY=1"),
+            "first notification: {ready:?}"
+        );
+        daemon
+    }
+
+    /// The next sd_notify datagram the daemon sent.
+    pub async fn next_notification(&mut self, timeout: Duration) -> String {
+        let mut buf = vec![0u8; 4096];
+        match tokio::time::timeout(timeout, self.notify.recv(&mut buf)).await {
+            Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Ok(Err(e)) => panic!("notify socket: {e}"),
+            Err(_) => {
+                self.process.assert_running();
+                panic!(
+                    "no sd_notify message within {timeout:?}; log:\n{}",
+                    self.log()
+                )
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn assert_running(&mut self) {
+        self.process.assert_running();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.terminate()
+    }
+
+    /// Runs `ctrdiag --socket SOCKET ARGS...` as root.
+    pub async fn cli(&self, args: &[&str]) -> CliRun {
+        run(self.command(args)).await
+    }
+
+    /// Runs the CLI as an unprivileged `uid:gid`, as a real non-root operator would
+    /// (std drops root's supplementary groups before setuid in the child).
+    pub async fn cli_as(&self, uid: u32, gid: u32, args: &[&str]) -> CliRun {
+        let mut cmd = self.command(args);
+        cmd.uid(uid).gid(gid);
+        run(cmd).await
+    }
+
+    /// Whether `ctrdiag images` (k8s.io) lists `image`.
+    pub async fn lists_image(&self, image: &str) -> bool {
+        let run = self.cli(&["-o", "json", "images"]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json()["images"]
+            .as_array()
+            .expect("images array")
+            .iter()
+            .any(|i| i["name"] == image)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(CLI);
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        cmd.env_remove("CTRDIAG_SOCKET");
+        cmd
+    }
+}
+
+async fn run(cmd: Command) -> CliRun {
+    let mut cmd = tokio::process::Command::from(cmd);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("ctrdiag did not finish within 120 s")
+        .expect("run ctrdiag");
+    out.into()
+}
