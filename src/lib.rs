@@ -14,3 +14,4 @@ pub mod containerd;
 pub mod registry;
 pub mod server;
 pub mod settings;
+pub mod systemd;

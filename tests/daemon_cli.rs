@@ -284,3 +284,20 @@ fn man_page_and_completions_are_generated_from_the_cli() {
     assert!(bash.status.success());
     assert!(String::from_utf8_lossy(&bash.stdout).contains("complete -F"));
 }
+
+#[tokio::test]
+async fn serves_the_socket_systemd_passes() {
+    let ctr = LabContainerd::start(Version::V2_1).await;
+    let mut daemon = Daemon::start_socket_activated(&ctr.socket).await;
+    assert!(
+        daemon.log().contains("using the socket passed by systemd"),
+        "{}",
+        daemon.log()
+    );
+    let status = daemon.cli(&["-o", "json", "status"]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert_eq!(status.json()["containerd"]["reachable"], true);
+    // systemd owns that socket: the daemon must not delete it when it stops.
+    assert!(daemon.terminate().expect("exit").success());
+    assert!(daemon.socket.exists());
+}

@@ -54,6 +54,16 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra lines for the settings file.
     pub async fn start_with(containerd_socket: &Path, extra_settings: &str) -> Daemon {
+        Self::launch(containerd_socket, extra_settings, false).await
+    }
+
+    /// Starts ctrdiagd the way `ctrdiagd.socket` does: the test binds the socket and
+    /// passes it as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the daemon's pid.
+    pub async fn start_socket_activated(containerd_socket: &Path) -> Daemon {
+        Self::launch(containerd_socket, "", true).await
+    }
+
+    async fn launch(containerd_socket: &Path, extra_settings: &str, activated: bool) -> Daemon {
         let dir = scratch_dir("ctrdiagd-");
         // Unprivileged test callers must be able to reach the socket's directory.
         std::fs::set_permissions(
@@ -75,12 +85,47 @@ impl Daemon {
         .expect("write settings");
         let notify_path = dir.path().join("notify.sock");
         let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("bind notify socket");
-        let mut cmd = Command::new(DAEMON);
+        // The socket passed to an activated daemon; the parent's copy is closed once the
+        // child has it, as systemd's is not (systemd keeps it: so does the file).
+        let mut passed = None;
+        let mut cmd = if activated {
+            std::fs::create_dir_all(socket.parent().expect("socket dir")).expect("mkdir run");
+            let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+            passed = Some(listener);
+            // `$$` is the shell's pid, which `exec` hands on to ctrdiagd.
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args([
+                "-c",
+                "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+                DAEMON,
+            ]);
+            // SAFETY: async-signal-safe dup2/fcntl in the forked child before exec, on
+            // a descriptor this process owns; fd 3 must survive exec (no CLOEXEC).
+            unsafe {
+                cmd.pre_exec(move || {
+                    use nix::libc;
+                    let ok = if fd == 3 {
+                        libc::fcntl(3, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, 3)
+                    };
+                    if ok < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            cmd
+        } else {
+            Command::new(DAEMON)
+        };
         cmd.arg("--config")
             .arg(&settings_file)
             .env("NOTIFY_SOCKET", &notify_path)
             .env("CTRDIAG_LOG", "info,ctrdiag=debug");
         let process = ChildGuard::spawn("ctrdiagd", cmd, &dir.path().join("ctrdiagd.log"));
+        drop(passed);
         let mut daemon = Daemon {
             socket,
             settings_file,
@@ -114,6 +159,10 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         self.process.log()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     pub fn dir(&self) -> &Path {

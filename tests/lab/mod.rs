@@ -7,6 +7,7 @@
 
 /// Defines one `#[tokio::test]` per containerd version for each scenario function
 /// `async fn scenario(version: Version)`, in modules `containerd_1_6`, `_1_7`, `_2_1`.
+#[allow(unused_macros)] // the benches use the lab without it
 macro_rules! per_version {
     ($($scenario:ident),* $(,)?) => {
         mod containerd_1_6 { $( #[tokio::test] async fn $scenario() { super::$scenario(super::Version::V1_6).await } )* }
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod image;
 pub mod process;
 pub mod registry;
+pub mod systemd;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -28,6 +28,15 @@ impl ChildGuard {
         }
     }
 
+    /// Takes over a child started elsewhere (its output already goes somewhere).
+    pub fn adopt(name: &str, child: Child, log: &Path) -> ChildGuard {
+        ChildGuard {
+            child: Some(child),
+            log: log.to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }

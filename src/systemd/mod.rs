@@ -1,0 +1,155 @@
+//! systemd over D-Bus (zbus): restart a unit and wait for the job to finish, and read a
+//! unit's state. The bus is the system bus unless an address is configured, which is
+//! how tests point the same code at a private `dbus-daemon` with a stand-in systemd.
+
+mod proxies;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use zbus::Connection;
+
+use proxies::{ManagerProxy, ServiceProxy, UnitProxy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    #[error(
+        "cannot connect to D-Bus ({bus}): {source}; is dbus running? (check `systemctl status dbus`)"
+    )]
+    Connect { bus: String, source: zbus::Error },
+    #[error("systemd refused to {action} {unit}: {source}")]
+    Call {
+        action: &'static str,
+        unit: String,
+        source: zbus::Error,
+    },
+    #[error("restarting {unit} ended with job result {result:?}: check `journalctl -u {unit}`")]
+    JobFailed { unit: String, result: String },
+    #[error("restarting {unit} did not finish within {}s: check `systemctl status {unit}`", .timeout.as_secs())]
+    Timeout { unit: String, timeout: Duration },
+}
+
+/// A unit's state as `systemctl status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnitState {
+    pub active_state: String,
+    pub sub_state: String,
+    /// How often systemd restarted the service automatically.
+    pub n_restarts: u32,
+    /// The main process's last exit status.
+    pub exec_main_status: i32,
+}
+
+/// A client for systemd's Manager on one bus.
+#[derive(Clone)]
+pub struct Systemd {
+    conn: Connection,
+}
+
+impl Systemd {
+    /// Connects to `address` (a D-Bus address such as `unix:path=/run/bus`), or to the
+    /// system bus when `None`.
+    pub async fn connect(address: Option<&str>) -> Result<Systemd, SystemdError> {
+        let bus = address.unwrap_or("system bus").to_string();
+        let conn = match address {
+            None => Connection::system().await,
+            Some(a) => zbus::connection::Builder::address(a).build().await,
+        }
+        .map_err(|source| SystemdError::Connect { bus, source })?;
+        Ok(Systemd { conn })
+    }
+
+    /// Restarts `unit` (`RestartUnit(unit, "replace")`) and waits for its job's
+    /// `JobRemoved` signal. Subscribes before calling, so a fast job cannot be missed.
+    pub async fn restart_unit(&self, unit: &str, timeout: Duration) -> Result<(), SystemdError> {
+        let call_err = |action| {
+            let unit = unit.to_string();
+            move |source| SystemdError::Call {
+                action,
+                unit,
+                source,
+            }
+        };
+        let manager = ManagerProxy::new(&self.conn)
+            .await
+            .map_err(call_err("reach the manager for"))?;
+        // systemd only emits JobRemoved to subscribed clients.
+        manager
+            .subscribe()
+            .await
+            .map_err(call_err("subscribe for"))?;
+        let mut removed = manager
+            .receive_job_removed()
+            .await
+            .map_err(call_err("watch jobs of"))?;
+        let job = manager
+            .restart_unit(unit, "replace")
+            .await
+            .map_err(call_err("restart"))?;
+        let wait = async {
+            while let Some(signal) = removed.next().await {
+                let Ok(args) = signal.args() else { continue };
+                if args.job.as_str() == job.as_str() {
+                    return Some(args.result.to_string());
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Some(result)) if result == "done" => Ok(()),
+            Ok(Some(result)) => Err(SystemdError::JobFailed {
+                unit: unit.to_string(),
+                result,
+            }),
+            Ok(None) => Err(SystemdError::JobFailed {
+                unit: unit.to_string(),
+                result: "bus closed before the job ended".into(),
+            }),
+            Err(_) => Err(SystemdError::Timeout {
+                unit: unit.to_string(),
+                timeout,
+            }),
+        }
+    }
+
+    /// The unit's ActiveState and SubState, and for services NRestarts and
+    /// ExecMainStatus, read fresh (no property cache: states change under us).
+    pub async fn unit_state(&self, unit: &str) -> Result<UnitState, SystemdError> {
+        let err = |action| {
+            let unit = unit.to_string();
+            move |source| SystemdError::Call {
+                action,
+                unit,
+                source,
+            }
+        };
+        let manager = ManagerProxy::new(&self.conn)
+            .await
+            .map_err(err("reach the manager for"))?;
+        let path = manager.load_unit(unit).await.map_err(err("load"))?;
+        let unit_proxy = UnitProxy::builder(&self.conn)
+            .path(path.clone())
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(err("read"))?;
+        let service = ServiceProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(err("read"))?;
+        Ok(UnitState {
+            active_state: unit_proxy
+                .active_state()
+                .await
+                .map_err(err("read ActiveState of"))?,
+            sub_state: unit_proxy
+                .sub_state()
+                .await
+                .map_err(err("read SubState of"))?,
+            n_restarts: service.n_restarts().await.unwrap_or(0),
+            exec_main_status: service.exec_main_status().await.unwrap_or(0),
+        })
+    }
+}
