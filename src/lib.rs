@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cli;
 pub mod containerd;
+pub mod plan;
 pub mod registry;
 pub mod server;
 pub mod settings;

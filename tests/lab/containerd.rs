@@ -111,7 +111,8 @@ impl LabContainerd {
             process: None,
             dir,
         };
-        lab.spawn().await;
+        let wait_cri = lab.config.wait_for_cri;
+        lab.spawn(wait_cri).await;
         lab
     }
 
@@ -120,7 +121,8 @@ impl LabContainerd {
         cri_registry_table(self.version)
     }
 
-    async fn spawn(&mut self) {
+    /// Starts the process and waits until containerd answers (and CRI, if `wait_cri`).
+    async fn spawn(&mut self, wait_cri: bool) {
         let mut cmd = Command::new(self.version.binary());
         cmd.arg("--config").arg(&self.config_file);
         let log = self.dir.path().join("containerd.log");
@@ -129,7 +131,6 @@ impl LabContainerd {
         std::fs::write(self.dir.path().join("containerd.previous.log"), previous).ok();
         self.process = Some(ChildGuard::spawn("containerd", cmd, &log));
         let client = self.client();
-        let wait_cri = self.config.wait_for_cri;
         let log_path = log.display().to_string();
         wait_for(
             &format!("containerd {:?} to answer (log: {log_path})", self.version),
@@ -163,10 +164,18 @@ impl LabContainerd {
         }
     }
 
-    /// Starts containerd again on the same config, root and socket.
+    /// Starts containerd again on the same config, root and socket, and waits for it
+    /// and its CRI plugin to answer.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        self.spawn(true).await;
+    }
+
+    /// Restarts as systemd would for a notify service: done once containerd answers,
+    /// whether or not its CRI plugin loaded (the config may have broken it).
+    pub async fn restart_process(&mut self) {
+        self.kill();
+        self.spawn(false).await;
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -181,7 +181,7 @@ impl Manager {
                         u.active_state = "activating".into();
                         u.sub_state = "start".into();
                     }
-                    containerd.lock().await.restart().await;
+                    containerd.lock().await.restart_process().await;
                     restarts.fetch_add(1, Ordering::SeqCst);
                     let mut u = unit.lock().await;
                     u.active_state = "active".into();

@@ -1,0 +1,267 @@
+//! File operations the executor needs, done so that a crash at any instant leaves
+//! either the old or the new file, never a mix, and nothing outside the managed
+//! directories can be reached through a symlink.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{} is a symlink or not a regular file: ctrdiag does not follow links out of the directories it manages; replace it with a regular file", .path.display())]
+    NotRegular { path: PathBuf },
+    #[error("the directory of {} is reached through a symlink ({} resolves elsewhere): refusing to write there", .path.display(), .dir.display())]
+    SymlinkedDir { path: PathBuf, dir: PathBuf },
+    #[error("{} must be an absolute path", .path.display())]
+    Relative { path: PathBuf },
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsError {
+    let path = path.to_path_buf();
+    move |source| FsError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Owner and mode of an existing file, kept when it is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl FileMeta {
+    /// `mode`, owned by the running process (root in production).
+    pub fn new_file(mode: u32) -> FileMeta {
+        FileMeta {
+            mode,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        }
+    }
+
+    /// For the daemon's own records and backups: readable by root only.
+    pub fn private() -> FileMeta {
+        FileMeta::new_file(0o600)
+    }
+}
+
+/// Reads a file that must be regular (never through a symlink); `None` if absent.
+pub fn read_regular(path: &Path) -> Result<Option<(Vec<u8>, FileMeta)>, FsError> {
+    check_dir(path)?;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("inspect", path)(e)),
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(FsError::NotRegular {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io("open", path))?;
+    let meta = file.metadata().map_err(io("inspect", path))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io("read", path))?;
+    Ok(Some((
+        bytes,
+        FileMeta {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        },
+    )))
+}
+
+/// Refuses paths whose existing directories resolve somewhere else (a symlink in the
+/// chain), so a write cannot land outside the directory the operator configured.
+fn check_dir(path: &Path) -> Result<(), FsError> {
+    if !path.is_absolute() {
+        return Err(FsError::Relative {
+            path: path.to_path_buf(),
+        });
+    }
+    // The deepest existing ancestor must canonicalize to itself.
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        match std::fs::canonicalize(d) {
+            Ok(real) if real == d => return Ok(()),
+            Ok(_) => {
+                return Err(FsError::SymlinkedDir {
+                    path: path.to_path_buf(),
+                    dir: d.to_path_buf(),
+                });
+            }
+            Err(_) => dir = d.parent(),
+        }
+    }
+    Ok(())
+}
+
+/// Creates missing directories of `path` (0755, as containerd's certs.d expects).
+fn create_parents(path: &Path) -> Result<(), FsError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(io("create directory", dir))
+}
+
+/// Replaces `path` with `bytes`: a temporary file in the same directory, fsync,
+/// rename over the target, fsync the directory. The new file gets `meta` (the old
+/// file's owner and mode, or the mode chosen for a new file).
+pub fn atomic_write(path: &Path, bytes: &[u8], meta: FileMeta) -> Result<(), FsError> {
+    check_dir(path)?;
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.file_type().is_file()
+    {
+        return Err(FsError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    create_parents(path)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.ctrdiag-{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(meta.mode)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        file.write_all(bytes).map_err(io("write", &tmp))?;
+        std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid))
+            .map_err(io("chown", &tmp))?;
+        file.set_permissions(std::fs::Permissions::from_mode(meta.mode))
+            .map_err(io("chmod", &tmp))?;
+        file.sync_all().map_err(io("fsync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io("rename into place", path))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Moves `from` to `to` (same or another file system), never leaving neither behind:
+/// a cross-device move copies and syncs the copy before removing the original.
+pub fn move_file(from: &Path, to: &Path) -> Result<(), FsError> {
+    check_dir(from)?;
+    let meta = std::fs::symlink_metadata(from).map_err(io("inspect", from))?;
+    if !meta.file_type().is_file() {
+        return Err(FsError::NotRegular {
+            path: from.to_path_buf(),
+        });
+    }
+    create_parents(to)?;
+    match std::fs::rename(from, to) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
+            let (bytes, m) = read_regular(from)?.ok_or_else(|| FsError::NotRegular {
+                path: from.to_path_buf(),
+            })?;
+            atomic_write(to, &bytes, m)?;
+            std::fs::remove_file(from).map_err(io("remove the moved original", from))?;
+        }
+        Err(e) => return Err(io("move", from)(e)),
+    }
+    sync_dir(to.parent().unwrap_or(Path::new("/")))?;
+    sync_dir(from.parent().unwrap_or(Path::new("/")))
+}
+
+/// Makes a rename or create durable: the directory entry itself must reach the disk.
+pub fn sync_dir(dir: &Path) -> Result<(), FsError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(mode: u32) -> FileMeta {
+        FileMeta::new_file(mode)
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_keeps_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let path = dir.join("sub/config.toml");
+        atomic_write(&path, b"one", meta(0o600)).unwrap();
+        atomic_write(&path, b"two", meta(0o600)).unwrap();
+        let (bytes, m) = read_regular(&path).unwrap().unwrap();
+        assert_eq!(bytes, b"two");
+        assert_eq!(m.mode, 0o600);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn symlinks_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let outside = dir.join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "keep").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), dir.join("link")).unwrap();
+        assert!(matches!(
+            read_regular(&dir.join("link")),
+            Err(FsError::NotRegular { .. })
+        ));
+        assert!(matches!(
+            atomic_write(&dir.join("link"), b"x", meta(0o644)),
+            Err(FsError::NotRegular { .. })
+        ));
+        std::os::unix::fs::symlink(&outside, dir.join("dirlink")).unwrap();
+        assert!(matches!(
+            atomic_write(&dir.join("dirlink/secret"), b"x", meta(0o644)),
+            Err(FsError::SymlinkedDir { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(outside.join("secret")).unwrap(),
+            "keep"
+        );
+    }
+
+    #[test]
+    fn move_file_moves_and_refuses_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(dir.join("a"), "data").unwrap();
+        move_file(&dir.join("a"), &dir.join("backup/a")).unwrap();
+        assert!(!dir.join("a").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("backup/a")).unwrap(),
+            "data"
+        );
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("l")).unwrap();
+        assert!(move_file(&dir.join("l"), &dir.join("backup/l")).is_err());
+    }
+}

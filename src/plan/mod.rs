@@ -1,0 +1,169 @@
+//! Every change ctrdiag makes to a node is a [`Plan`]: an ordered list of typed steps
+//! that can be shown (`--dry-run`, as unified diffs) before anything happens, then run
+//! by the [`executor`], which journals, backs up, verifies and rolls back.
+//!
+//! This file is pure: building and printing plans touches nothing.
+
+pub mod executor;
+mod fsops;
+mod journal;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use executor::{ApplyError, ApplyOutcome, Executor};
+pub use journal::{ChangeId, ChangeRecord, ChangeState, Event, list as journal_list};
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Replace (or create, when `before` is `None`) a text file. The executor refuses
+    /// when the file no longer holds `before`: someone edited it since the plan was made.
+    WriteFile {
+        path: PathBuf,
+        before: Option<String>,
+        after: String,
+        /// Mode for a new file (an existing file keeps its own mode and owner).
+        mode: u32,
+        why: String,
+    },
+    /// Take a file out of use by moving it into the change's backup area (restorable;
+    /// nothing is ever deleted outright).
+    MoveToBackup { path: PathBuf, why: String },
+    /// Remove an image through CRI so the next pull fetches it again.
+    RemoveImage { image: String, why: String },
+    /// Restart a systemd unit and wait for it (and containerd's CRI) to come back.
+    RestartUnit { unit: String, why: String },
+}
+
+impl Step {
+    /// One line for people: what the step does and why.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::WriteFile {
+                path, before, why, ..
+            } => {
+                let verb = if before.is_some() { "edit" } else { "create" };
+                format!("{verb} {}: {why}", path.display())
+            }
+            Step::MoveToBackup { path, why } => {
+                format!("move {} to the backup area: {why}", path.display())
+            }
+            Step::RemoveImage { image, why } => format!("remove image {image}: {why}"),
+            Step::RestartUnit { unit, why } => format!("restart {unit}: {why}"),
+        }
+    }
+}
+
+/// A reviewed, printable list of changes, and how to prove they worked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// What the plan is for, e.g. "trust the CA of registry.example.com:5000".
+    pub title: String,
+    pub steps: Vec<Step>,
+    /// An image to pull through CRI afterwards; the change is kept only if it works.
+    pub verify_pull: Option<String>,
+}
+
+impl Plan {
+    /// The plan as a numbered list followed by unified diffs of every file it writes:
+    /// what `--dry-run` prints.
+    pub fn render(&self) -> String {
+        let mut out = format!("Plan: {}\n", self.title);
+        for (i, step) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", i + 1, step.describe());
+        }
+        if let Some(image) = &self.verify_pull {
+            let _ = writeln!(
+                out,
+                "  {}. verify: pull {image} through CRI; undo everything if it fails",
+                self.steps.len() + 1
+            );
+        }
+        for step in &self.steps {
+            if let Step::WriteFile {
+                path,
+                before,
+                after,
+                ..
+            } = step
+            {
+                out.push('\n');
+                out += &unified_diff(path, before.as_deref(), after);
+            }
+        }
+        out
+    }
+
+    /// Whether the plan restarts anything (a restart interrupts running pulls).
+    pub fn restarts(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::RestartUnit { .. }))
+    }
+}
+
+/// `diff -u` style output for one file; a new file diffs against /dev/null.
+pub fn unified_diff(path: &std::path::Path, before: Option<&str>, after: &str) -> String {
+    let name = path.display().to_string();
+    let old_name = if before.is_some() {
+        format!("a{name}")
+    } else {
+        "/dev/null".to_string()
+    };
+    similar::TextDiff::from_lines(before.unwrap_or(""), after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &format!("b{name}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_prints_as_steps_and_diffs() {
+        let plan = Plan {
+            title: "trust the CA of r.test:5000".into(),
+            steps: vec![
+                Step::WriteFile {
+                    path: "/etc/containerd/certs.d/r.test:5000/hosts.toml".into(),
+                    before: None,
+                    after: "server = \"https://r.test:5000\"\n".into(),
+                    mode: 0o644,
+                    why: "hosts.toml naming the CA".into(),
+                },
+                Step::WriteFile {
+                    path: "/etc/containerd/config.toml".into(),
+                    before: Some("version = 2\n".into()),
+                    after: "version = 2\nx = 1\n".into(),
+                    mode: 0o644,
+                    why: "set config_path".into(),
+                },
+                Step::RestartUnit {
+                    unit: "containerd.service".into(),
+                    why: "config.toml is read at start only".into(),
+                },
+            ],
+            verify_pull: Some("r.test:5000/app:1".into()),
+        };
+        let text = plan.render();
+        assert!(
+            text.contains("1. create /etc/containerd/certs.d/r.test:5000/hosts.toml"),
+            "{text}"
+        );
+        assert!(text.contains("3. restart containerd.service"), "{text}");
+        assert!(text.contains("4. verify: pull r.test:5000/app:1"), "{text}");
+        assert!(
+            text.contains("--- /dev/null\n+++ b/etc/containerd/certs.d/r.test:5000/hosts.toml"),
+            "{text}"
+        );
+        assert!(text.contains("--- a/etc/containerd/config.toml"), "{text}");
+        assert!(text.contains("+x = 1"), "{text}");
+        assert!(plan.restarts());
+    }
+}
