@@ -232,6 +232,8 @@ async fn main() {
             "--socket",
             daemon.socket.to_str().expect("utf-8"),
             "images",
+            "--namespace",
+            NAMESPACE,
         ])));
         ctr_t.push(timed(Command::new(&ctr_bin).args([
             "-a",
