@@ -43,6 +43,8 @@ struct SettingsFile {
     certs_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     pull_timeout_secs: Option<u64>,
+    containerd_unit: Option<String>,
+    dbus_address: Option<String>,
 }
 
 /// Validated settings.
@@ -64,6 +66,10 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Longest a test pull may take (`pull_timeout_secs`).
     pub pull_timeout: Duration,
+    /// containerd's systemd unit (`containerd_unit`).
+    pub containerd_unit: String,
+    /// D-Bus address of systemd's bus; `None` is the system bus (`dbus_address`).
+    pub dbus_address: Option<String>,
 }
 
 impl Default for Settings {
@@ -77,6 +83,8 @@ impl Default for Settings {
             certs_dir: "/etc/containerd/certs.d".into(),
             state_dir: "/var/lib/ctrdiag".into(),
             pull_timeout: crate::containerd::DEFAULT_PULL_TIMEOUT,
+            containerd_unit: "containerd.service".into(),
+            dbus_address: None,
         }
     }
 }
@@ -125,6 +133,19 @@ impl Settings {
             Some(0) => return Err(invalid("pull_timeout_secs", "must be at least 1".into())),
             Some(s) => Duration::from_secs(s),
         };
+        let containerd_unit = file.containerd_unit.unwrap_or(d.containerd_unit);
+        if !containerd_unit.ends_with(".service") || containerd_unit.contains('/') {
+            return Err(invalid(
+                "containerd_unit",
+                format!("must be a unit name like `containerd.service`, not {containerd_unit:?}"),
+            ));
+        }
+        if file.dbus_address.as_deref() == Some("") {
+            return Err(invalid(
+                "dbus_address",
+                "must be a D-Bus address such as `unix:path=/run/dbus/system_bus_socket`; leave it out for the system bus".into(),
+            ));
+        }
         let socket_group = file.socket_group.unwrap_or(d.socket_group);
         if socket_group.is_empty() {
             return Err(invalid("socket_group", "must name a group".into()));
@@ -146,6 +167,8 @@ impl Settings {
             certs_dir: absolute("certs_dir", file.certs_dir, d.certs_dir)?,
             state_dir: absolute("state_dir", file.state_dir, d.state_dir)?,
             pull_timeout,
+            containerd_unit,
+            dbus_address: file.dbus_address,
         })
     }
 }
@@ -174,13 +197,15 @@ mod tests {
     #[test]
     fn every_key_can_be_overridden() {
         let s = parse(
-            "listen_socket = \"/tmp/x/d.sock\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"/tmp/c.sock\"\nnamespace = \"default\"\ncontainerd_config = \"/tmp/c.toml\"\ncerts_dir = \"/tmp/certs.d\"\nstate_dir = \"/tmp/state\"\npull_timeout_secs = 9\n",
+            "listen_socket = \"/tmp/x/d.sock\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"/tmp/c.sock\"\nnamespace = \"default\"\ncontainerd_config = \"/tmp/c.toml\"\ncerts_dir = \"/tmp/certs.d\"\nstate_dir = \"/tmp/state\"\npull_timeout_secs = 9\ncontainerd_unit = \"k3s.service\"\ndbus_address = \"unix:path=/tmp/bus\"\n",
         )
         .unwrap();
         assert_eq!(s.listen_socket, Path::new("/tmp/x/d.sock"));
         assert_eq!(s.namespace.as_str(), "default");
         assert_eq!(s.pull_timeout, Duration::from_secs(9));
         assert_eq!(s.certs_dir, Path::new("/tmp/certs.d"));
+        assert_eq!(s.containerd_unit, "k3s.service");
+        assert_eq!(s.dbus_address.as_deref(), Some("unix:path=/tmp/bus"));
     }
 
     #[test]
@@ -192,6 +217,8 @@ mod tests {
         let e = parse("namespace = \"a/b\"").unwrap_err().to_string();
         assert!(e.contains("`namespace`"), "{e}");
         assert!(parse("pull_timeout_secs = 0").is_err());
+        assert!(parse("containerd_unit = \"../x\"").is_err());
+        assert!(parse("dbus_address = \"\"").is_err());
     }
 
     #[test]

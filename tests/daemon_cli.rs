@@ -301,3 +301,63 @@ async fn serves_the_socket_systemd_passes() {
     assert!(daemon.terminate().expect("exit").success());
     assert!(daemon.socket.exists());
 }
+
+#[tokio::test]
+async fn restart_containerd_goes_through_systemd_and_status_shows_the_unit() {
+    let bus = lab::systemd::Bus::start();
+    let ctr = LabContainerd::start(Version::V1_7).await;
+    let socket = ctr.socket.clone();
+    let fake = lab::systemd::FakeSystemd::serve(&bus, ctr).await;
+    let daemon =
+        Daemon::start_with(&socket, &format!("dbus_address = \"{}\"\n", bus.address)).await;
+
+    let status = daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(status["unit"]["name"], "containerd.service");
+    assert_eq!(status["unit"]["active_state"], "active");
+    assert_eq!(status["unit"]["error"], "");
+
+    let (uid, gid) = READER;
+    let refused = daemon.cli_as(uid, gid, &["restart-containerd"]).await;
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert_eq!(fake.restarts.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let restart = daemon.cli(&["-o", "json", "restart-containerd"]).await;
+    assert_eq!(restart.code, 0, "{restart:?}");
+    assert_eq!(restart.json()["unit"]["sub_state"], "running");
+    assert_eq!(fake.restarts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(daemon.cli(&["status"]).await.code, 0);
+}
+
+#[tokio::test]
+async fn without_systemd_status_says_so_and_there_is_nothing_to_roll_back() {
+    let ctr = LabContainerd::start(Version::V2_1).await;
+    let dir = lab::scratch_dir("nobus-");
+    let daemon = Daemon::start_with(
+        &ctr.socket,
+        &format!(
+            "dbus_address = \"unix:path={}/bus\"\n",
+            dir.path().display()
+        ),
+    )
+    .await;
+    let status = daemon.cli(&["-o", "json", "status"]).await;
+    assert_eq!(status.code, 0, "containerd itself is healthy: {status:?}");
+    assert!(
+        status.json()["unit"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to D-Bus"),
+        "{status:?}"
+    );
+    let changes = daemon.cli(&["changes"]).await;
+    assert_eq!(changes.code, 0);
+    assert_eq!(changes.stdout.trim(), "ID   CREATED   STATE   TITLE");
+    let rollback = daemon.cli(&["rollback"]).await;
+    assert_eq!(rollback.code, 1, "{rollback:?}");
+    assert!(
+        rollback.stderr.contains("no applied change"),
+        "{rollback:?}"
+    );
+    let bad = daemon.cli(&["rollback", "../../etc"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}

@@ -63,6 +63,18 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// List the changes ctrdiag made to this node.
+    Changes,
+    /// Undo a change (the latest applied one by default), itself as a recorded change. Needs root.
+    Rollback {
+        /// The change id from `ctrdiag changes`.
+        id: Option<String>,
+        /// Show the plan without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restart containerd through systemd and wait until its CRI answers. Needs root.
+    RestartContainerd,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).

@@ -188,7 +188,7 @@ impl Executor {
 
     /// Restarts `unit` over D-Bus and waits until containerd's CRI answers again:
     /// a containerd that starts without its CRI plugin cannot serve the kubelet.
-    async fn restart(&self, unit: &str) -> Result<(), ApplyError> {
+    pub async fn restart(&self, unit: &str) -> Result<(), ApplyError> {
         let systemd = Systemd::connect(self.dbus_address.as_deref()).await?;
         systemd.restart_unit(unit, self.health_timeout).await?;
         let deadline = tokio::time::Instant::now() + self.health_timeout;

@@ -5,8 +5,8 @@
 //! This file is pure: building and printing plans touches nothing.
 
 pub mod executor;
-mod fsops;
-mod journal;
+pub mod fsops;
+pub mod journal;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

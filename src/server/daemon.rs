@@ -50,6 +50,17 @@ pub async fn run(
             "serving; containerd unreachable".to_string()
         }
     };
+    // A change a crash interrupted is undone before any new call can start another.
+    match super::service::executor_for(&settings).recover().await {
+        Ok(undone) if undone.is_empty() => {}
+        Ok(undone) => {
+            let ids: Vec<String> = undone.iter().map(|i| i.to_string()).collect();
+            tracing::warn!(changes = ?ids, "undid changes interrupted by the last stop");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not undo an interrupted change; inspect it with `ctrdiag changes`")
+        }
+    }
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
     let result = serve(listener, DiagnosticsService::new(settings), shutdown).await;

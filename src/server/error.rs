@@ -4,6 +4,10 @@
 use tonic::{Code, Status};
 
 use crate::containerd::{ContainerdError, NamespaceError};
+use crate::plan::ApplyError;
+use crate::plan::fsops::FsError;
+use crate::plan::journal::JournalError;
+use crate::systemd::SystemdError;
 
 use super::authz::Denied;
 
@@ -20,6 +24,14 @@ pub enum ServiceError {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Containerd(#[from] ContainerdError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    #[error("there is no applied change to roll back: see `ctrdiag changes`")]
+    NothingToRollBack,
 }
 
 impl From<ServiceError> for Status {
@@ -29,17 +41,68 @@ impl From<ServiceError> for Status {
             ServiceError::InvalidArgument { .. } | ServiceError::Namespace(_) => {
                 Code::InvalidArgument
             }
-            ServiceError::Containerd(c) => match c {
-                ContainerdError::SocketMissing { .. }
-                | ContainerdError::Unreachable { .. }
-                | ContainerdError::CriUnavailable { .. } => Code::Unavailable,
-                ContainerdError::ImageNotFound { .. }
-                | ContainerdError::NamespaceNotFound { .. } => Code::NotFound,
-                ContainerdError::Timeout { .. } => Code::DeadlineExceeded,
-                // containerd already chose a code for what it refused; keep it.
-                ContainerdError::Rpc { code, .. } => *code,
-            },
+            ServiceError::Containerd(c) => containerd_code(c),
+            ServiceError::Apply(a) => apply_code(a),
+            ServiceError::Journal(j) => journal_code(j),
+            ServiceError::Systemd(s) => systemd_code(s),
+            ServiceError::NothingToRollBack => Code::FailedPrecondition,
         };
         Status::new(code, err.to_string())
+    }
+}
+
+fn containerd_code(err: &ContainerdError) -> Code {
+    match err {
+        ContainerdError::SocketMissing { .. }
+        | ContainerdError::Unreachable { .. }
+        | ContainerdError::CriUnavailable { .. } => Code::Unavailable,
+        ContainerdError::ImageNotFound { .. } | ContainerdError::NamespaceNotFound { .. } => {
+            Code::NotFound
+        }
+        ContainerdError::Timeout { .. } => Code::DeadlineExceeded,
+        // containerd already chose a code for what it refused; keep it.
+        ContainerdError::Rpc { code, .. } => *code,
+    }
+}
+
+fn apply_code(err: &ApplyError) -> Code {
+    match err {
+        ApplyError::Stale { .. }
+        | ApplyError::NotApplied { .. }
+        | ApplyError::BinaryBackup { .. } => Code::FailedPrecondition,
+        ApplyError::Journal(j) => journal_code(j),
+        ApplyError::Fs(f) => fs_code(f),
+        ApplyError::Systemd(s) => systemd_code(s),
+        ApplyError::Containerd(c) => containerd_code(c),
+        ApplyError::CriDown { .. } => Code::Unavailable,
+        // The node may be in neither state: the loudest code there is.
+        ApplyError::UndoFailed { .. } => Code::DataLoss,
+    }
+}
+
+fn journal_code(err: &JournalError) -> Code {
+    match err {
+        JournalError::NotFound { .. } => Code::NotFound,
+        JournalError::BadId(_) => Code::InvalidArgument,
+        JournalError::Damaged { .. } => Code::DataLoss,
+        JournalError::Fs(f) => fs_code(f),
+        JournalError::Io { .. } => Code::Internal,
+    }
+}
+
+fn fs_code(err: &FsError) -> Code {
+    match err {
+        FsError::NotRegular { .. } | FsError::SymlinkedDir { .. } => Code::FailedPrecondition,
+        FsError::Relative { .. } => Code::InvalidArgument,
+        FsError::Io { .. } => Code::Internal,
+    }
+}
+
+fn systemd_code(err: &SystemdError) -> Code {
+    match err {
+        SystemdError::Connect { .. } => Code::Unavailable,
+        SystemdError::Call { .. } => Code::FailedPrecondition,
+        SystemdError::JobFailed { .. } => Code::Aborted,
+        SystemdError::Timeout { .. } => Code::DeadlineExceeded,
     }
 }

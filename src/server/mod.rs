@@ -4,7 +4,7 @@
 pub mod authz;
 mod daemon;
 mod error;
-mod service;
+pub mod service;
 pub mod socket;
 
 use std::future::Future;

@@ -50,6 +50,14 @@ impl ChildGuard {
         &self.log
     }
 
+    /// Whether the process has exited (it is reaped if so).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     /// Panics with the log if the process has already exited.
     pub fn assert_running(&mut self) {
         if let Some(c) = self.child.as_mut()

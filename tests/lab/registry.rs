@@ -50,10 +50,9 @@ impl Registry {
         // push is a real HTTP push even when the registry under test speaks TLS or
         // demands auth.
         {
-            let port = free_port();
-            let seeder = spawn(&dir.path().join("seed.yml"), &storage, port, None, None);
+            let (_seeder, port) =
+                start_listening(&dir.path().join("seed.yml"), &storage, None, None).await;
             let base = format!("http://127.0.0.1:{port}");
-            wait_until_listening(port, &seeder).await;
             image::push(&base, image::REPOSITORY, image::TAG, &image).await;
         }
 
@@ -71,16 +70,13 @@ impl Registry {
             std::fs::write(&path, out.stdout).expect("write htpasswd");
             path
         });
-        let port = free_port();
-        let mut process = spawn(
+        let (process, port) = start_listening(
             &dir.path().join("registry.yml"),
             &storage,
-            port,
             tls.as_ref(),
             htpasswd.as_ref(),
-        );
-        wait_until_listening(port, &process).await;
-        process.assert_running();
+        )
+        .await;
         Registry {
             host: format!("{REGISTRY_NAME}:{port}"),
             port,
@@ -137,19 +133,42 @@ fn spawn(
     ChildGuard::spawn("docker-registry", cmd, &config.with_extension("log"))
 }
 
-async fn wait_until_listening(port: u16, process: &ChildGuard) {
-    wait_for(
-        &format!(
+/// Starts a registry on a free port and waits for its own "listening on" log line.
+/// A port taken in the meantime (another test, or an outgoing connection's
+/// ephemeral port) makes the registry exit: then it is tried on another port.
+async fn start_listening(
+    config: &PathBuf,
+    storage: &std::path::Path,
+    tls: Option<&TlsFiles>,
+    htpasswd: Option<&PathBuf>,
+) -> (ChildGuard, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut process = spawn(config, storage, port, tls, htpasswd);
+        let listening = format!("listening on 127.0.0.1:{port}");
+        let what = format!(
             "docker-registry on port {port} (log: {})",
             process.log_path().display()
-        ),
-        Duration::from_secs(20),
-        || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ())
-        },
-    )
-    .await;
+        );
+        let ready = wait_for(&what, Duration::from_secs(20), || {
+            let answer = if process.log().contains(&listening) {
+                Some(true)
+            } else if process.has_exited() {
+                Some(false)
+            } else {
+                None
+            };
+            async move { answer }
+        })
+        .await;
+        if ready {
+            return (process, port);
+        }
+        assert!(
+            process.log().contains("address already in use"),
+            "docker-registry exited: {}",
+            process.log()
+        );
+    }
+    panic!("no free port for docker-registry after 5 tries");
 }

@@ -35,6 +35,7 @@ impl Bus {
     pub fn start() -> Bus {
         let dir = scratch_dir("dbus-");
         let socket = dir.path().join("bus");
+        let log = dir.path().join("dbus.log");
         let mut cmd = Command::new("dbus-daemon");
         cmd.arg("--session")
             .arg(format!("--address=unix:path={}", socket.display()))
@@ -43,7 +44,7 @@ impl Bus {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).expect("dbus log"))
             .spawn()
             .expect("dbus-daemon (package dbus) must be installed");
         let mut line = String::new();
@@ -56,7 +57,7 @@ impl Bus {
             "dbus-daemon printed {address:?}"
         );
         // Hand the still-running child to a guard so it dies with the test.
-        let process = ChildGuard::adopt("dbus-daemon", child, &dir.path().join("dbus.log"));
+        let process = ChildGuard::adopt("dbus-daemon", child, &log);
         Bus {
             address,
             _process: process,

@@ -1,13 +1,18 @@
 //! The commands that talk to ctrdiagd.
 
+mod changes;
 mod images;
 mod pull;
+mod restart;
 mod rmi;
+mod rollback;
 mod status;
 
+use serde_json::json;
 use tonic::transport::Channel;
 
 use super::{Command, Exit, Failure, Output};
+use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_client::DiagnosticsClient;
 
 pub type Client = DiagnosticsClient<Channel>;
@@ -18,6 +23,9 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::Images { namespace } => images::run(client, namespace, output).await,
         Command::Rmi { images, namespace } => rmi::run(client, images, namespace, output).await,
         Command::Pull { image, keep } => pull::run(client, image, keep, output).await,
+        Command::Changes => changes::run(client, output).await,
+        Command::Rollback { id, dry_run } => rollback::run(client, id, dry_run, output).await,
+        Command::RestartContainerd => restart::run(client, output).await,
         Command::Completions { .. } | Command::Man => {
             unreachable!("handled without a daemon connection")
         }
@@ -27,4 +35,43 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
 /// Prints a JSON document followed by a newline.
 fn print_json(value: &serde_json::Value) {
     println!("{value:#}");
+}
+
+/// A plan for people: the numbered steps, then the diffs.
+fn print_plan(plan: &pb::PlanView) {
+    println!("Plan: {}", plan.title);
+    for (i, step) in plan.steps.iter().enumerate() {
+        println!("  {}. {step}", i + 1);
+    }
+    if !plan.verify_pull.is_empty() {
+        println!(
+            "  {}. verify: pull {} through CRI; undo everything if it fails",
+            plan.steps.len() + 1,
+            plan.verify_pull
+        );
+    }
+    if !plan.diff.is_empty() {
+        println!("\n{}", plan.diff.trim_end());
+    }
+}
+
+fn plan_json(plan: &pb::PlanView) -> serde_json::Value {
+    json!({
+        "title": plan.title,
+        "steps": plan.steps,
+        "verify_pull": plan.verify_pull,
+        "diff": plan.diff,
+        "restarts_containerd": plan.restarts_containerd,
+    })
+}
+
+fn unit_json(unit: &pb::UnitStatus) -> serde_json::Value {
+    json!({
+        "name": unit.name,
+        "active_state": unit.active_state,
+        "sub_state": unit.sub_state,
+        "n_restarts": unit.n_restarts,
+        "exec_main_status": unit.exec_main_status,
+        "error": unit.error,
+    })
 }

@@ -15,6 +15,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
         .into_inner();
     let c = resp.containerd.unwrap_or_default();
     let cfg = resp.config.unwrap_or_default();
+    let unit = resp.unit.unwrap_or_default();
     let healthy = c.reachable && c.cri_ready;
     match output {
         Output::Json => print_json(&json!({
@@ -36,6 +37,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "config_path": cfg.config_path,
                 "error": cfg.error,
             },
+            "unit": super::unit_json(&unit),
         })),
         Output::Table => {
             let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -67,6 +69,17 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 vec!["registry mechanism".into(), dash(&cfg.registry_mechanism)],
                 vec!["config_path".into(), dash(&cfg.config_path)],
             ];
+            rows.push(vec![
+                "unit".into(),
+                if unit.error.is_empty() {
+                    format!(
+                        "{} {} ({}), {} automatic restarts",
+                        unit.name, unit.active_state, unit.sub_state, unit.n_restarts
+                    )
+                } else {
+                    format!("{}: {}", unit.name, unit.error)
+                },
+            ]);
             for p in &c.cri_problems {
                 rows.push(vec!["CRI condition".into(), p.clone()]);
             }

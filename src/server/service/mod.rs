@@ -3,10 +3,14 @@
 
 use tonic::{Request, Response, Status};
 
+mod changes;
+
 use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_server::Diagnostics;
 use crate::containerd::{ContainerdClient, Namespace, PullOutcome};
+use crate::plan::Executor;
 use crate::settings::Settings;
+use crate::systemd::Systemd;
 
 use super::authz::{Access, Caller, Policy};
 use super::error::ServiceError;
@@ -14,8 +18,12 @@ use super::error::ServiceError;
 /// Longest image reference accepted (containerd's own limit on names is far lower).
 const MAX_IMAGE_LEN: usize = 4096;
 
+/// Longest GetStatus waits for systemd's view of the unit.
+const UNIT_STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub struct DiagnosticsService {
     containerd: ContainerdClient,
+    executor: Executor,
     policy: Policy,
     settings: Settings,
 }
@@ -26,10 +34,40 @@ impl DiagnosticsService {
             ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone())
                 .with_pull_timeout(settings.pull_timeout);
         DiagnosticsService {
+            executor: executor_for(&settings),
             containerd,
             policy: Policy::new(settings.socket_group.clone()),
             settings,
         }
+    }
+
+    /// containerd's unit as systemd sees it; an error string when there is no systemd.
+    async fn unit_status(&self) -> pb::UnitStatus {
+        let unit = &self.settings.containerd_unit;
+        let mut status = pb::UnitStatus {
+            name: unit.clone(),
+            ..Default::default()
+        };
+        let read = async {
+            let systemd = Systemd::connect(self.settings.dbus_address.as_deref()).await?;
+            systemd.unit_state(unit).await
+        };
+        match tokio::time::timeout(UNIT_STATE_TIMEOUT, read).await {
+            Ok(Ok(s)) => {
+                status.active_state = s.active_state;
+                status.sub_state = s.sub_state;
+                status.n_restarts = s.n_restarts;
+                status.exec_main_status = s.exec_main_status;
+            }
+            Ok(Err(e)) => status.error = e.to_string(),
+            Err(_) => {
+                status.error = format!(
+                    "systemd did not answer within {}s",
+                    UNIT_STATE_TIMEOUT.as_secs()
+                )
+            }
+        }
+        status
     }
 
     /// Checks the caller of `req` against the policy; refusals are logged with the uid.
@@ -72,6 +110,18 @@ impl DiagnosticsService {
     }
 }
 
+/// The executor for the node described by `settings`; CRI pulls and removals happen in
+/// CRI's namespace whatever the daemon's default namespace is.
+pub fn executor_for(settings: &Settings) -> Executor {
+    let cri = ContainerdClient::new(&settings.containerd_socket, Namespace::default())
+        .with_pull_timeout(settings.pull_timeout);
+    Executor::new(
+        settings.state_dir.clone(),
+        cri,
+        settings.dbus_address.clone(),
+    )
+}
+
 /// Validates an image reference at the boundary.
 fn parse_image(image: &str) -> Result<String, ServiceError> {
     let invalid = |message: String| ServiceError::InvalidArgument {
@@ -97,8 +147,11 @@ impl Diagnostics for DiagnosticsService {
         req: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         self.authorize(&req, "GetStatus", Access::Read)?;
-        let (version, runtime) =
-            tokio::join!(self.containerd.version(), self.containerd.runtime_status());
+        let (version, runtime, unit) = tokio::join!(
+            self.containerd.version(),
+            self.containerd.runtime_status(),
+            self.unit_status(),
+        );
         let mut containerd = pb::ContainerdStatus {
             socket: self.containerd.socket().display().to_string(),
             ..Default::default()
@@ -122,6 +175,7 @@ impl Diagnostics for DiagnosticsService {
             daemon_version: env!("CARGO_PKG_VERSION").to_string(),
             containerd: Some(containerd),
             config: Some(crate::api::config_status(&self.settings.containerd_config)),
+            unit: Some(unit),
         }))
     }
 
@@ -182,5 +236,44 @@ impl Diagnostics for DiagnosticsService {
             "test pull"
         );
         Ok(Response::new(resp))
+    }
+
+    async fn list_changes(
+        &self,
+        req: Request<pb::ListChangesRequest>,
+    ) -> Result<Response<pb::ListChangesResponse>, Status> {
+        self.authorize(&req, "ListChanges", Access::Read)?;
+        Ok(Response::new(self.changes()?))
+    }
+
+    async fn rollback(
+        &self,
+        req: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::RollbackResponse>, Status> {
+        self.authorize(&req, "Rollback", Access::Mutate)?;
+        let r = req.into_inner();
+        Ok(Response::new(self.roll_back(&r.id, r.dry_run).await?))
+    }
+
+    async fn restart_containerd(
+        &self,
+        req: Request<pb::RestartContainerdRequest>,
+    ) -> Result<Response<pb::RestartContainerdResponse>, Status> {
+        self.authorize(&req, "RestartContainerd", Access::Mutate)?;
+        let started = std::time::Instant::now();
+        self.executor
+            .restart(&self.settings.containerd_unit)
+            .await
+            .map_err(ServiceError::from)?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            unit = self.settings.containerd_unit,
+            duration_ms,
+            "restarted containerd"
+        );
+        Ok(Response::new(pb::RestartContainerdResponse {
+            unit: Some(self.unit_status().await),
+            duration_ms,
+        }))
     }
 }
