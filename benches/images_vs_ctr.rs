@@ -194,7 +194,7 @@ async fn main() {
         .await;
     eprintln!("seeded {images} images in {:.1?}", seeding.elapsed());
 
-    let daemon = Daemon::start(&ctr_lab.socket).await;
+    let daemon = Daemon::start(&ctr_lab).await;
     let idle_rss = rss_kib(daemon.pid());
 
     // Both tools must see every image before their times mean anything.

@@ -18,7 +18,7 @@ async fn status_images_pull_and_rmi_work_end_to_end(version: Version) {
     let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
     let ctr = LabContainerd::start(version).await;
     ctr.trust_registry_ca(&registry);
-    let daemon = Daemon::start(&ctr.socket).await;
+    let daemon = Daemon::start(&ctr).await;
 
     let status = daemon.cli(&["-o", "json", "status"]).await;
     assert_eq!(status.code, 0, "{status:?}");
@@ -85,7 +85,7 @@ async fn status_images_pull_and_rmi_work_end_to_end(version: Version) {
 async fn failing_pull_exits_1_with_containerds_x509_text(version: Version) {
     let registry = Registry::start(RegistryKind::Tls(CertKind::SelfSigned)).await;
     let ctr = LabContainerd::start(version).await;
-    let daemon = Daemon::start(&ctr.socket).await;
+    let daemon = Daemon::start(&ctr).await;
     let pull = daemon
         .cli(&["-o", "json", "pull", &registry.image_ref()])
         .await;
@@ -114,7 +114,7 @@ async fn group_members_may_read_but_only_root_may_change_the_node() {
     let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
     let ctr = LabContainerd::start(Version::V2_1).await;
     ctr.trust_registry_ca(&registry);
-    let daemon = Daemon::start(&ctr.socket).await;
+    let daemon = Daemon::start(&ctr).await;
     let image = registry.image_ref();
     let (uid, gid) = READER;
 
@@ -153,7 +153,7 @@ async fn group_members_may_read_but_only_root_may_change_the_node() {
 #[tokio::test]
 async fn daemon_survives_containerd_going_away_and_reports_recovery() {
     let mut ctr = LabContainerd::start(Version::V1_7).await;
-    let mut daemon = Daemon::start(&ctr.socket).await;
+    let mut daemon = Daemon::start(&ctr).await;
     assert_eq!(daemon.cli(&["status"]).await.code, 0);
 
     ctr.kill();
@@ -182,7 +182,7 @@ async fn daemon_survives_containerd_going_away_and_reports_recovery() {
 #[tokio::test]
 async fn bad_input_is_refused_with_usage_errors_never_a_crash() {
     let ctr = LabContainerd::start(Version::V2_1).await;
-    let mut daemon = Daemon::start(&ctr.socket).await;
+    let mut daemon = Daemon::start(&ctr).await;
 
     let empty = daemon.cli(&["pull", ""]).await;
     assert_eq!(empty.code, 2, "{empty:?}");
@@ -229,7 +229,7 @@ async fn unreachable_daemon_exits_3_with_a_hint() {
 #[tokio::test]
 async fn sigterm_stops_cleanly_and_removes_the_socket() {
     let ctr = LabContainerd::start(Version::V1_6).await;
-    let mut daemon = Daemon::start(&ctr.socket).await;
+    let mut daemon = Daemon::start(&ctr).await;
     assert!(daemon.socket.exists());
     let status = daemon.terminate().expect("exit status");
     assert!(status.success(), "{status:?}\n{}", daemon.log());
@@ -288,7 +288,7 @@ fn man_page_and_completions_are_generated_from_the_cli() {
 #[tokio::test]
 async fn serves_the_socket_systemd_passes() {
     let ctr = LabContainerd::start(Version::V2_1).await;
-    let mut daemon = Daemon::start_socket_activated(&ctr.socket).await;
+    let mut daemon = Daemon::start_socket_activated(&ctr).await;
     assert!(
         daemon.log().contains("using the socket passed by systemd"),
         "{}",
@@ -306,10 +306,8 @@ async fn serves_the_socket_systemd_passes() {
 async fn restart_containerd_goes_through_systemd_and_status_shows_the_unit() {
     let bus = lab::systemd::Bus::start();
     let ctr = LabContainerd::start(Version::V1_7).await;
-    let socket = ctr.socket.clone();
+    let daemon = Daemon::start_with(&ctr, &format!("dbus_address = \"{}\"\n", bus.address)).await;
     let fake = lab::systemd::FakeSystemd::serve(&bus, ctr).await;
-    let daemon =
-        Daemon::start_with(&socket, &format!("dbus_address = \"{}\"\n", bus.address)).await;
 
     let status = daemon.cli(&["-o", "json", "status"]).await.json();
     assert_eq!(status["unit"]["name"], "containerd.service");
@@ -333,7 +331,7 @@ async fn without_systemd_status_says_so_and_there_is_nothing_to_roll_back() {
     let ctr = LabContainerd::start(Version::V2_1).await;
     let dir = lab::scratch_dir("nobus-");
     let daemon = Daemon::start_with(
-        &ctr.socket,
+        &ctr,
         &format!(
             "dbus_address = \"unix:path={}/bus\"\n",
             dir.path().display()

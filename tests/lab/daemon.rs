@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use super::containerd::LabContainerd;
 use super::process::ChildGuard;
 use super::scratch_dir;
 
@@ -46,24 +47,25 @@ impl From<Output> for CliRun {
 }
 
 impl Daemon {
-    /// Starts ctrdiagd for `containerd_socket` with socket group `nogroup`, so tests
-    /// can call it as the unprivileged `nobody:nogroup`.
-    pub async fn start(containerd_socket: &Path) -> Daemon {
-        Self::start_with(containerd_socket, "").await
+    /// Starts ctrdiagd for the lab containerd `ctr` (its socket, config.toml and
+    /// certs.d) with socket group `nogroup`, so tests can call it as the unprivileged
+    /// `nobody:nogroup`.
+    pub async fn start(ctr: &LabContainerd) -> Daemon {
+        Self::start_with(ctr, "").await
     }
 
     /// Like [`Daemon::start`], with extra lines for the settings file.
-    pub async fn start_with(containerd_socket: &Path, extra_settings: &str) -> Daemon {
-        Self::launch(containerd_socket, extra_settings, false).await
+    pub async fn start_with(ctr: &LabContainerd, extra_settings: &str) -> Daemon {
+        Self::launch(ctr, extra_settings, false).await
     }
 
     /// Starts ctrdiagd the way `ctrdiagd.socket` does: the test binds the socket and
     /// passes it as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the daemon's pid.
-    pub async fn start_socket_activated(containerd_socket: &Path) -> Daemon {
-        Self::launch(containerd_socket, "", true).await
+    pub async fn start_socket_activated(ctr: &LabContainerd) -> Daemon {
+        Self::launch(ctr, "", true).await
     }
 
-    async fn launch(containerd_socket: &Path, extra_settings: &str, activated: bool) -> Daemon {
+    async fn launch(ctr: &LabContainerd, extra_settings: &str, activated: bool) -> Daemon {
         let dir = scratch_dir("ctrdiagd-");
         // Unprivileged test callers must be able to reach the socket's directory.
         std::fs::set_permissions(
@@ -77,9 +79,11 @@ impl Daemon {
         std::fs::write(
             &settings_file,
             format!(
-                "listen_socket = \"{}\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"{}\"\ncontainerd_config = \"{d}/containerd-config.toml\"\ncerts_dir = \"{d}/certs.d\"\nstate_dir = \"{d}/state\"\n{extra_settings}",
+                "listen_socket = \"{}\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"{}\"\ncontainerd_config = \"{}\"\ncerts_dir = \"{}\"\nstate_dir = \"{d}/state\"\n{extra_settings}",
                 socket.display(),
-                containerd_socket.display(),
+                ctr.socket.display(),
+                ctr.config_file.display(),
+                ctr.certs_d.display(),
             ),
         )
         .expect("write settings");
