@@ -11,6 +11,9 @@
 pub mod api;
 pub mod cli;
 pub mod containerd;
+pub mod ctrconfig;
+pub mod fix;
+pub mod nodefiles;
 pub mod plan;
 pub mod registry;
 pub mod server;

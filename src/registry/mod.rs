@@ -1,3 +1,4 @@
 //! Registries as containerd addresses them.
 
 pub mod host;
+pub mod probe;

@@ -1,0 +1,28 @@
+//! containerd configuration: config.toml and hosts.toml models, version rules,
+//! findings and planned edits. Pure: text and facts in, results out; no I/O.
+
+pub mod config_toml;
+pub mod error;
+pub mod facts;
+pub mod findings;
+pub mod hosts_dir;
+pub mod hosts_toml;
+pub mod plan;
+pub mod version;
+
+mod textpatch;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use config_toml::{ConfigError, ConfigFacts, ConfigPath, ConfigToml, ConfigVersion};
+pub use error::{Position, SyntaxError};
+pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts};
+pub use findings::{Finding, findings};
+pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
+pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError};
+pub use plan::{
+    Edit, FileKind, PlanError, PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
+};
+pub use version::{ContainerdVersion, VersionError};

@@ -1,0 +1,318 @@
+//! Turning an operator's fix request into a [`Plan`]: which files change, what is
+//! installed, whether containerd restarts, and which pull proves it. Pure: the node's
+//! facts come in, a plan goes out; [`crate::plan::Executor`] runs it.
+
+use std::time::Duration;
+
+use crate::ctrconfig::{
+    ContainerdVersion, Edit, NodeFacts, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
+    plan_trust,
+};
+use crate::nodefiles::NodeFiles;
+use crate::plan::{Plan, Step};
+use crate::registry::host::RegistryHost;
+
+/// Name of the CA file ctrdiag installs next to hosts.toml.
+pub const CA_FILE_NAME: &str = "ctrdiag-ca.crt";
+/// PEM bundles larger than this are not a registry's CA.
+const MAX_CA_BYTES: usize = 1 << 20;
+/// Longest an insecure setting may stay.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixMode {
+    /// Trust this CA (PEM): the right fix for a private CA.
+    Ca { pem: String },
+    /// Skip certificate verification: test environments only.
+    InsecureSkipVerify,
+    /// The registry speaks plain HTTP.
+    PlainHttp,
+    /// Remove registry overrides for the host (or for every host).
+    RemoveOverrides { all_hosts: bool },
+}
+
+/// A validated fix request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixSpec {
+    pub host: RegistryHost,
+    pub mode: FixMode,
+    /// The image pulled through CRI to prove the fix.
+    pub verify_image: Option<String>,
+    /// Use the legacy `configs.<host>.tls` table (1.x without config_path only).
+    pub legacy: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(
+        "the CA is not a PEM certificate: {0}; pass the registry's CA certificate (`-----BEGIN CERTIFICATE-----`)"
+    )]
+    BadCa(&'static str),
+    #[error("nothing to do: there are no registry overrides{} to remove", .host.as_ref().map(|h| format!(" for {h}")).unwrap_or_default())]
+    NothingToRemove { host: Option<RegistryHost> },
+    #[error(
+        "a fix is proven by a real pull: give an image on {host} to pull (e.g. `{host}/app:tag`)"
+    )]
+    NeedsVerifyImage { host: RegistryHost },
+}
+
+/// Checks that `pem` holds only certificates: a private key must never be installed
+/// (or echoed in a plan) by mistake.
+pub fn check_ca_pem(pem: &str) -> Result<(), FixError> {
+    if pem.len() > MAX_CA_BYTES {
+        return Err(FixError::BadCa("it is larger than 1 MiB"));
+    }
+    if pem.contains("PRIVATE KEY") {
+        return Err(FixError::BadCa(
+            "it contains a private key, which must stay on the registry",
+        ));
+    }
+    let begins = pem.matches("-----BEGIN CERTIFICATE-----").count();
+    let ends = pem.matches("-----END CERTIFICATE-----").count();
+    if begins == 0 || begins != ends {
+        return Err(FixError::BadCa("no complete certificate block"));
+    }
+    Ok(())
+}
+
+/// The hosts.toml root a trust plan writes under: the first `config_path` root, or
+/// `certs_dir` when the config has none (the planner sets it then).
+fn hosts_root(facts: &NodeFacts, certs_dir: &str) -> String {
+    facts
+        .config
+        .facts()
+        .config_path
+        .as_ref()
+        .and_then(|cp| cp.roots().first().map(|r| r.to_string()))
+        .unwrap_or_else(|| certs_dir.to_string())
+}
+
+/// Where the CA file of `host` goes.
+pub fn ca_path(facts: &NodeFacts, host: &RegistryHost, certs_dir: &str) -> String {
+    let root = hosts_root(facts, certs_dir);
+    let dir = crate::ctrconfig::hosts_dir_for(&root, host, &facts.dir_names(&root));
+    format!("{dir}/{CA_FILE_NAME}")
+}
+
+/// Builds the plan for `spec`. `existing_ca` is the current content of the CA file at
+/// [`ca_path`], if any; `unit` is the containerd unit a restart goes through.
+pub fn plan_fix(
+    files: &NodeFiles,
+    version: &ContainerdVersion,
+    spec: &FixSpec,
+    existing_ca: Option<String>,
+    certs_dir: &str,
+    unit: &str,
+) -> Result<Plan, FixError> {
+    let facts = &files.facts;
+    let options = PlanOptions {
+        legacy: spec.legacy,
+        certs_dir: certs_dir.to_string(),
+    };
+    let mut steps = Vec::new();
+    let (title, edits) = match &spec.mode {
+        FixMode::Ca { pem } => {
+            check_ca_pem(pem)?;
+            let path = ca_path(facts, &spec.host, certs_dir);
+            let edits = plan_trust(
+                facts,
+                version,
+                &spec.host,
+                &TrustMode::Ca(path.clone()),
+                &options,
+            )?;
+            if existing_ca.as_deref() != Some(pem.as_str()) {
+                steps.push(Step::WriteFile {
+                    path: path.into(),
+                    before: existing_ca,
+                    after: pem.clone(),
+                    mode: 0o644,
+                    why: format!("the CA that signed {}'s certificate", spec.host),
+                });
+            }
+            (format!("trust the CA of {} (hosts.toml)", spec.host), edits)
+        }
+        FixMode::InsecureSkipVerify => (
+            format!(
+                "skip TLS verification for {} (test environments only)",
+                spec.host
+            ),
+            plan_trust(facts, version, &spec.host, &TrustMode::SkipVerify, &options)?,
+        ),
+        FixMode::PlainHttp => (
+            format!("pull from {} over plain HTTP", spec.host),
+            plan_trust(facts, version, &spec.host, &TrustMode::PlainHttp, &options)?,
+        ),
+        FixMode::RemoveOverrides { all_hosts } => {
+            let host = (!*all_hosts).then_some(&spec.host);
+            let edits = plan_remove_overrides(facts, host)?;
+            if edits.is_empty() {
+                return Err(FixError::NothingToRemove {
+                    host: host.cloned(),
+                });
+            }
+            let title = match host {
+                Some(h) => format!("remove the registry overrides of {h}"),
+                None => "remove every registry override".to_string(),
+            };
+            (title, edits)
+        }
+    };
+    let restart = edits.iter().any(Edit::needs_restart);
+    steps.extend(edits.into_iter().map(|e| step_for(e, files)));
+    if restart {
+        steps.push(Step::RestartUnit {
+            unit: unit.to_string(),
+            why: "containerd reads config.toml only at start".into(),
+        });
+    }
+    let verify_pull = match (&spec.mode, &spec.verify_image) {
+        (_, Some(image)) => Some(image.clone()),
+        // Removing overrides may rightly make a pull fail (that can be the point).
+        (FixMode::RemoveOverrides { .. }, None) => None,
+        (_, None) => {
+            return Err(FixError::NeedsVerifyImage {
+                host: spec.host.clone(),
+            });
+        }
+    };
+    Ok(Plan {
+        title,
+        steps,
+        verify_pull,
+    })
+}
+
+/// One planner edit as an executor step. A config.toml that does not exist yet is
+/// created, so its `before` is no file at all.
+fn step_for(edit: Edit, files: &NodeFiles) -> Step {
+    match edit {
+        Edit::WriteFile {
+            path,
+            before,
+            after,
+            reason,
+            ..
+        } => {
+            let is_absent_config = !files.config_exists && path == files.facts.config_file;
+            Step::WriteFile {
+                path: path.into(),
+                before: if is_absent_config { None } else { before },
+                after,
+                mode: 0o644,
+                why: reason,
+            }
+        }
+        Edit::RemoveFile { path, reason, .. } => Step::MoveToBackup {
+            path: path.into(),
+            why: reason,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctrconfig::ConfigToml;
+
+    fn files(config: &str, exists: bool) -> NodeFiles {
+        NodeFiles {
+            facts: NodeFacts {
+                config_file: "/etc/containerd/config.toml".into(),
+                config: ConfigToml::parse(config).unwrap(),
+                hosts_dirs: Vec::new(),
+            },
+            config_exists: exists,
+        }
+    }
+
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    fn spec(mode: FixMode) -> FixSpec {
+        FixSpec {
+            host: "r.test:5000".parse().unwrap(),
+            mode,
+            verify_image: Some("r.test:5000/app:1".into()),
+            legacy: false,
+        }
+    }
+
+    fn plan_ca(f: &NodeFiles, v: &ContainerdVersion) -> Plan {
+        let s = spec(FixMode::Ca { pem: PEM.into() });
+        plan_fix(
+            f,
+            v,
+            &s,
+            None,
+            "/etc/containerd/certs.d",
+            "containerd.service",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_ca_with_config_path_is_two_files_and_no_restart() {
+        let f = files(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
+            true,
+        );
+        let v = ContainerdVersion::parse("1.7.24").unwrap();
+        let plan = plan_ca(&f, &v);
+        assert!(!plan.restarts());
+        assert_eq!(plan.steps.len(), 2, "{plan:#?}");
+        let text = plan.render();
+        assert!(
+            text.contains("/etc/containerd/certs.d/r.test:5000/ctrdiag-ca.crt"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/etc/containerd/certs.d/r.test:5000/hosts.toml"),
+            "{text}"
+        );
+        assert_eq!(plan.verify_pull.as_deref(), Some("r.test:5000/app:1"));
+    }
+
+    #[test]
+    fn a_missing_config_is_created_and_containerd_restarted() {
+        let f = files("version = 3\n", false);
+        let v = ContainerdVersion::parse("2.1.9").unwrap();
+        let plan = plan_ca(&f, &v);
+        assert!(plan.restarts());
+        let config_step = plan
+            .steps
+            .iter()
+            .find(|s| matches!(s, Step::WriteFile { path, .. } if path.ends_with("config.toml")))
+            .expect("config step");
+        assert!(matches!(config_step, Step::WriteFile { before: None, .. }));
+    }
+
+    #[test]
+    fn private_keys_and_non_certificates_are_refused() {
+        assert!(check_ca_pem(PEM).is_ok());
+        assert!(check_ca_pem("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(check_ca_pem(&format!("{PEM}-----BEGIN EC PRIVATE KEY-----\n")).is_err());
+        assert!(check_ca_pem("hello").is_err());
+    }
+
+    #[test]
+    fn a_trust_fix_without_an_image_to_prove_it_is_refused() {
+        let f = files("version = 2\n", true);
+        let v = ContainerdVersion::parse("1.6.20").unwrap();
+        let mut s = spec(FixMode::InsecureSkipVerify);
+        s.verify_image = None;
+        assert!(matches!(
+            plan_fix(
+                &f,
+                &v,
+                &s,
+                None,
+                "/etc/containerd/certs.d",
+                "containerd.service"
+            ),
+            Err(FixError::NeedsVerifyImage { .. })
+        ));
+    }
+}
