@@ -10,7 +10,7 @@ use crate::ctrconfig::{
 };
 use crate::nodefiles::NodeFiles;
 use crate::plan::{Plan, Step};
-use crate::registry::host::RegistryHost;
+use crate::registry::host::{HostError, RegistryHost};
 
 /// Name of the CA file ctrdiag installs next to hosts.toml.
 pub const CA_FILE_NAME: &str = "ctrdiag-ca.crt";
@@ -57,6 +57,21 @@ pub enum FixError {
         "a fix is proven by a real pull: give an image on {host} to pull (e.g. `{host}/app:tag`)"
     )]
     NeedsVerifyImage { host: RegistryHost },
+}
+
+/// The registry and, if given, the image of a fix target: `host[:port]` alone, or an
+/// image reference whose first component names the registry (containerd's rule: it
+/// holds a `.` or `:` or is `localhost`; otherwise the image is on docker.io).
+pub fn split_target(target: &str) -> Result<(RegistryHost, Option<String>), HostError> {
+    let target = target.trim();
+    match target.split_once('/') {
+        None => Ok((target.parse()?, None)),
+        Some((first, _)) => {
+            let is_registry = first.contains('.') || first.contains(':') || first == "localhost";
+            let host = if is_registry { first } else { "docker.io" };
+            Ok((host.parse()?, Some(target.to_string())))
+        }
+    }
 }
 
 /// Checks that `pem` holds only certificates: a private key must never be installed
@@ -287,6 +302,23 @@ mod tests {
             .find(|s| matches!(s, Step::WriteFile { path, .. } if path.ends_with("config.toml")))
             .expect("config step");
         assert!(matches!(config_step, Step::WriteFile { before: None, .. }));
+    }
+
+    #[test]
+    fn targets_name_a_registry_and_maybe_an_image() {
+        let (h, i) = split_target("r.test:5000/app/x:1").unwrap();
+        assert_eq!(
+            (h.to_string(), i.as_deref()),
+            ("r.test:5000".into(), Some("r.test:5000/app/x:1"))
+        );
+        let (h, i) = split_target("r.test:5000").unwrap();
+        assert_eq!((h.to_string(), i), ("r.test:5000".into(), None));
+        assert_eq!(
+            split_target("library/busybox").unwrap().0.to_string(),
+            "docker.io"
+        );
+        assert!(split_target("../etc/x").is_err());
+        assert!(split_target("").is_err());
     }
 
     #[test]

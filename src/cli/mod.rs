@@ -63,6 +63,8 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Fix a registry's trust: plan, apply, prove by a real pull, or undo. Needs root.
+    Fix(FixArgs),
     /// List the changes ctrdiag made to this node.
     Changes,
     /// Undo a change (the latest applied one by default), itself as a recorded change. Needs root.
@@ -79,6 +81,47 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
     Man,
+}
+
+/// How `ctrdiag fix` should fix the registry: exactly one mode.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["ca", "ca_from_server", "insecure_skip_verify", "plain_http", "remove_overrides"])))]
+pub struct FixArgs {
+    /// An image reference (it is pulled to prove the fix) or a registry host[:port].
+    pub target: String,
+    /// Trust this CA certificate (PEM): the right fix for a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Trust the CA certificate the registry presents, if its fingerprint is --sha256.
+    #[arg(long, requires = "sha256")]
+    pub ca_from_server: bool,
+    /// SHA-256 fingerprint of the CA, as confirmed with the registry's operator.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub sha256: Option<String>,
+    /// Skip certificate verification. For test environments only; see --ttl.
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// The registry speaks plain HTTP.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Remove the registry overrides of this host (what the runbook's sed attempts).
+    #[arg(long)]
+    pub remove_overrides: bool,
+    /// With --remove-overrides: for every registry, not only TARGET's.
+    #[arg(long, requires = "remove_overrides")]
+    pub all_hosts: bool,
+    /// Roll an insecure change back automatically after this long (e.g. 2h, 30m).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub ttl: Option<std::time::Duration>,
+    /// The image to pull to prove the fix, when TARGET is a host.
+    #[arg(long, value_name = "IMAGE")]
+    pub verify_image: Option<String>,
+    /// Use the legacy configs.<host>.tls table (containerd 1.x without config_path only).
+    #[arg(long)]
+    pub legacy: bool,
+    /// Show the plan as a list and unified diffs without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs the parsed command line, printing results to stdout and failures to stderr.

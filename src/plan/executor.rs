@@ -56,6 +56,25 @@ pub enum ApplyOutcome {
     },
 }
 
+/// What the executor is doing, for callers that show progress as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    StepStarted { index: usize, description: String },
+    StepDone { index: usize },
+    Verifying { image: String },
+    Undoing { reason: String },
+}
+
+/// Where progress goes; `None` when nobody listens.
+pub type ProgressSink = Option<tokio::sync::mpsc::UnboundedSender<Progress>>;
+
+fn report(sink: &ProgressSink, p: Progress) {
+    if let Some(tx) = sink {
+        // A caller that went away does not stop the apply: it must finish or undo.
+        let _ = tx.send(p);
+    }
+}
+
 /// The executor and the parts of the node it acts on.
 #[derive(Clone)]
 pub struct Executor {
@@ -88,36 +107,80 @@ impl Executor {
     /// Runs `plan`. `Err` means the executor could not decide (e.g. the plan is stale,
     /// nothing was done) or an undo itself failed (the error names the backups).
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyOutcome, ApplyError> {
-        self.apply_as(plan, None).await
+        self.apply_as(plan, None, &None).await
+    }
+
+    /// [`Executor::apply`], telling `progress` about each step as it runs.
+    pub async fn apply_reporting(
+        &self,
+        plan: &Plan,
+        progress: &ProgressSink,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        self.apply_as(plan, None, progress).await
     }
 
     async fn apply_as(
         &self,
         plan: &Plan,
         rollback_of: Option<ChangeId>,
+        progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ApplyError> {
         check_fresh(plan)?;
         let mut journal = Journal::create(&self.state_dir, plan, rollback_of)?;
         let id = journal.id.clone();
         tracing::info!(change = %id, title = plan.title, "applying plan");
         for (n, step) in plan.steps.iter().enumerate() {
+            report(
+                progress,
+                Progress::StepStarted {
+                    index: n,
+                    description: step.describe(),
+                },
+            );
             if let Err(e) = self.run_step(&mut journal, n, step).await {
                 let reason = format!("step {} failed: {e}", n + 1);
+                report(
+                    progress,
+                    Progress::Undoing {
+                        reason: reason.clone(),
+                    },
+                );
                 return self.undo(&mut journal, reason, None).await;
             }
+            report(progress, Progress::StepDone { index: n });
         }
         let verify = match &plan.verify_pull {
             None => None,
-            Some(image) => match self.containerd.test_pull(image).await {
-                Ok(outcome) => Some(outcome),
-                Err(e) => {
-                    let reason = format!("the verification pull could not run: {e}");
-                    return self.undo(&mut journal, reason, None).await;
+            Some(image) => {
+                report(
+                    progress,
+                    Progress::Verifying {
+                        image: image.clone(),
+                    },
+                );
+                match self.containerd.test_pull(image).await {
+                    Ok(outcome) => Some(outcome),
+                    Err(e) => {
+                        let reason = format!("the verification pull could not run: {e}");
+                        report(
+                            progress,
+                            Progress::Undoing {
+                                reason: reason.clone(),
+                            },
+                        );
+                        return self.undo(&mut journal, reason, None).await;
+                    }
                 }
-            },
+            }
         };
         if let Some(PullOutcome::Failed { message, .. }) = &verify {
             let reason = format!("the verification pull still fails: {message}");
+            report(
+                progress,
+                Progress::Undoing {
+                    reason: reason.clone(),
+                },
+            );
             return self.undo(&mut journal, reason, verify).await;
         }
         journal.append(&Event::Applied)?;
@@ -290,6 +353,31 @@ impl Executor {
         Ok(())
     }
 
+    /// Records that applied change `id` is to be rolled back at `unix` (insecure
+    /// settings with a TTL); [`Executor::roll_back_expired`] does it.
+    pub fn set_expiry(&self, id: &ChangeId, unix: u64) -> Result<(), ApplyError> {
+        Journal::open(&self.state_dir, id)?.append(&Event::Expires { unix })?;
+        Ok(())
+    }
+
+    /// Rolls back every applied change whose expiry is at or before `now_unix`, and
+    /// returns the earliest expiry still ahead (for the caller's next wake-up).
+    pub async fn roll_back_expired(&self, now_unix: u64) -> Result<Option<u64>, ApplyError> {
+        let mut next = None;
+        for record in journal::list(&self.state_dir)? {
+            let (ChangeState::Applied, Some(at)) = (&record.state, record.expires_unix()) else {
+                continue;
+            };
+            if at <= now_unix {
+                tracing::warn!(change = %record.id, "the change's time to live is over: rolling it back");
+                self.rollback(&record.id).await?;
+            } else {
+                next = Some(next.map_or(at, |n: u64| n.min(at)));
+            }
+        }
+        Ok(next)
+    }
+
     /// Undoes changes a crash interrupted; run once at start, before serving.
     pub async fn recover(&self) -> Result<Vec<ChangeId>, ApplyError> {
         let mut undone = Vec::new();
@@ -314,7 +402,7 @@ impl Executor {
     /// the plan that was run and its outcome.
     pub async fn rollback(&self, id: &ChangeId) -> Result<(Plan, ApplyOutcome), ApplyError> {
         let plan = self.rollback_plan(id)?;
-        let outcome = self.apply_as(&plan, Some(id.clone())).await?;
+        let outcome = self.apply_as(&plan, Some(id.clone()), &None).await?;
         if let ApplyOutcome::Applied { id: by, .. } = &outcome {
             Journal::open(&self.state_dir, id)?.append(&Event::Reverted { by: by.clone() })?;
         }

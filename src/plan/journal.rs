@@ -136,6 +136,10 @@ pub enum Event {
     Reverted {
         by: ChangeId,
     },
+    /// The change is to be rolled back at this Unix time (insecure settings' TTL).
+    Expires {
+        unix: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +187,14 @@ impl ChangeRecord {
                 _ => None,
             })
             .collect()
+    }
+
+    /// When the change is due to be rolled back, if it has a time to live.
+    pub fn expires_unix(&self) -> Option<u64> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Expires { unix } => Some(*unix),
+            _ => None,
+        })
     }
 
     /// The backup record of `step`, if one was taken.
@@ -357,5 +369,8 @@ pub fn list(state_dir: &Path) -> Result<Vec<ChangeRecord>, JournalError> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
     ids.sort();
+    // A directory without plan.json is a change being created right now (or one a crash
+    // cut short before anything ran): nothing to list yet.
+    ids.retain(|id| base.join(id.as_str()).join("plan.json").is_file());
     ids.iter().map(|id| load(state_dir, id)).collect()
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use executor::{ApplyError, ApplyOutcome, Executor};
+pub use executor::{ApplyError, ApplyOutcome, Executor, Progress, ProgressSink};
 pub use journal::{ChangeId, ChangeRecord, ChangeState, Event, list as journal_list};
 
 /// One step of a plan.

@@ -63,7 +63,10 @@ pub async fn run(
     }
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
-    let result = serve(listener, DiagnosticsService::new(settings), shutdown).await;
+    let service = DiagnosticsService::new(settings);
+    let expiry = service.spawn_expiry_task();
+    let result = serve(listener, service, shutdown).await;
+    expiry.abort();
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopped");
     Ok(result?)

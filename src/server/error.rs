@@ -4,6 +4,9 @@
 use tonic::{Code, Status};
 
 use crate::containerd::{ContainerdError, NamespaceError};
+use crate::ctrconfig::PlanError;
+use crate::fix::FixError;
+use crate::nodefiles::NodeFilesError;
 use crate::plan::ApplyError;
 use crate::plan::fsops::FsError;
 use crate::plan::journal::JournalError;
@@ -32,6 +35,19 @@ pub enum ServiceError {
     Systemd(#[from] SystemdError),
     #[error("there is no applied change to roll back: see `ctrdiag changes`")]
     NothingToRollBack,
+    #[error(transparent)]
+    Fix(#[from] FixError),
+    #[error(transparent)]
+    NodeFiles(#[from] NodeFilesError),
+    #[error(
+        "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
+    )]
+    ContainerdVersionUnknown { reported: String },
+    #[error("{host} presents no certificate with that SHA-256 fingerprint; it presents: {}. Check the fingerprint with the registry's operator", .presented.join("; "))]
+    FingerprintMismatch {
+        host: String,
+        presented: Vec<String>,
+    },
 }
 
 impl From<ServiceError> for Status {
@@ -46,6 +62,10 @@ impl From<ServiceError> for Status {
             ServiceError::Journal(j) => journal_code(j),
             ServiceError::Systemd(s) => systemd_code(s),
             ServiceError::NothingToRollBack => Code::FailedPrecondition,
+            ServiceError::Fix(f) => fix_code(f),
+            ServiceError::NodeFiles(n) => node_files_code(n),
+            ServiceError::ContainerdVersionUnknown { .. } => Code::FailedPrecondition,
+            ServiceError::FingerprintMismatch { .. } => Code::FailedPrecondition,
         };
         Status::new(code, err.to_string())
     }
@@ -104,5 +124,36 @@ fn systemd_code(err: &SystemdError) -> Code {
         SystemdError::Call { .. } => Code::FailedPrecondition,
         SystemdError::JobFailed { .. } => Code::Aborted,
         SystemdError::Timeout { .. } => Code::DeadlineExceeded,
+    }
+}
+
+fn fix_code(err: &FixError) -> Code {
+    match err {
+        FixError::Plan(p) => plan_code(p),
+        FixError::BadCa(_) | FixError::NeedsVerifyImage { .. } => Code::InvalidArgument,
+        FixError::NothingToRemove { .. } => Code::FailedPrecondition,
+    }
+}
+
+fn plan_code(err: &PlanError) -> Code {
+    match err {
+        PlanError::BadPath { .. } => Code::InvalidArgument,
+        PlanError::Config(_)
+        | PlanError::HostsToml(_)
+        | PlanError::ConfigVersionUnreadable { .. }
+        | PlanError::HostsDirUnsupported { .. }
+        | PlanError::LegacyIgnored { .. }
+        | PlanError::LegacyWithConfigPath { .. }
+        | PlanError::LegacyBlocksConfigPath { .. } => Code::FailedPrecondition,
+    }
+}
+
+fn node_files_code(err: &NodeFilesError) -> Code {
+    match err {
+        NodeFilesError::Fs(f) => fs_code(f),
+        NodeFilesError::TooLarge { .. }
+        | NodeFilesError::NotText { .. }
+        | NodeFilesError::Config { .. } => Code::FailedPrecondition,
+        NodeFilesError::List { .. } => Code::Internal,
     }
 }

@@ -67,6 +67,8 @@ pub struct LabConfig {
     pub extra: String,
     /// Wait for CRI `Status` to answer before returning (off for configs that break CRI).
     pub wait_for_cri: bool,
+    /// Write a `version = 2` file even for containerd 2.x (a node upgraded from 1.x).
+    pub version_2_file: bool,
 }
 
 impl Default for LabConfig {
@@ -75,6 +77,7 @@ impl Default for LabConfig {
             config_path: true,
             extra: String::new(),
             wait_for_cri: true,
+            version_2_file: false,
         }
     }
 }
@@ -116,9 +119,13 @@ impl LabContainerd {
         lab
     }
 
-    /// The CRI plugin's table name for this version's config file.
+    /// The CRI registry table of this instance's config file.
     pub fn cri_registry_table(&self) -> &'static str {
-        cri_registry_table(self.version)
+        if self.config.version_2_file {
+            cri_registry_table(Version::V1_7)
+        } else {
+            cri_registry_table(self.version)
+        }
     }
 
     /// Starts the process and waits until containerd answers (and CRI, if `wait_cri`).
@@ -222,9 +229,10 @@ pub fn cri_registry_table(version: Version) -> &'static str {
 /// containerds run side by side; NRI is off because its socket path is global.
 fn config_toml(version: Version, dir: &Path, config: &LabConfig) -> String {
     let d = dir.display();
+    let v3 = version.is_2x() && !config.version_2_file;
     let mut toml = format!(
         "version = {}\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
-        if version.is_2x() { 3 } else { 2 }
+        if v3 { 3 } else { 2 }
     );
     if version != Version::V1_6 {
         toml += "[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n\n";
@@ -232,7 +240,7 @@ fn config_toml(version: Version, dir: &Path, config: &LabConfig) -> String {
     if config.config_path {
         toml += &format!(
             "[{}]\n  config_path = \"{d}/certs.d\"\n\n",
-            cri_registry_table(version)
+            cri_registry_table(if v3 { Version::V2_1 } else { Version::V1_7 })
         );
     }
     toml += &config.extra;

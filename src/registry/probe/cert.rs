@@ -25,6 +25,24 @@ pub struct PresentedCert {
     pub info: Option<CertInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
+    /// The certificate itself (public), so a confirmed CA can be installed from it.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+impl PresentedCert {
+    /// The certificate in PEM, as containerd's `ca` files hold it.
+    pub fn pem(&self) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
 }
 
 /// The fields of a certificate that explain TLS failures.
@@ -57,11 +75,13 @@ pub(super) fn describe(der: &CertificateDer<'_>) -> PresentedCert {
             sha256_fingerprint,
             info: Some(info(&cert)),
             parse_error: None,
+            der: der.to_vec(),
         },
         Err(e) => PresentedCert {
             sha256_fingerprint,
             info: None,
             parse_error: Some(e.to_string()),
+            der: der.to_vec(),
         },
     }
 }

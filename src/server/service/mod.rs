@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 mod changes;
+mod fix;
 
 use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_server::Diagnostics;
@@ -26,6 +27,10 @@ pub struct DiagnosticsService {
     executor: Executor,
     policy: Policy,
     settings: Settings,
+    /// One apply at a time: two plans over the same files must not interleave.
+    apply_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Woken when a change gets a time to live, so the expiry task re-plans its wait.
+    expiry_changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl DiagnosticsService {
@@ -38,7 +43,46 @@ impl DiagnosticsService {
             containerd,
             policy: Policy::new(settings.socket_group.clone()),
             settings,
+            apply_lock: Default::default(),
+            expiry_changed: Default::default(),
         }
+    }
+
+    /// Rolls back changes whose time to live is over, now and whenever one falls due,
+    /// until the returned task is dropped or aborted. Shares the apply lock.
+    pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
+        let executor = self.executor.clone();
+        let lock = std::sync::Arc::clone(&self.apply_lock);
+        let changed = std::sync::Arc::clone(&self.expiry_changed);
+        tokio::spawn(async move {
+            loop {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                let next = {
+                    let _applying = lock.lock().await;
+                    match executor.roll_back_expired(now).await {
+                        Ok(next) => next,
+                        Err(e) => {
+                            tracing::error!(error = %e, "rolling back an expired change failed; retrying in a minute");
+                            Some(now + 60)
+                        }
+                    }
+                };
+                let wait =
+                    next.map(|at| std::time::Duration::from_secs(at.saturating_sub(now).max(1)));
+                match wait {
+                    Some(d) => {
+                        tokio::select! {
+                            () = tokio::time::sleep(d) => {}
+                            () = changed.notified() => {}
+                        }
+                    }
+                    None => changed.notified().await,
+                }
+            }
+        })
     }
 
     /// containerd's unit as systemd sees it; an error string when there is no systemd.
@@ -253,6 +297,13 @@ impl Diagnostics for DiagnosticsService {
         self.authorize(&req, "Rollback", Access::Mutate)?;
         let r = req.into_inner();
         Ok(Response::new(self.roll_back(&r.id, r.dry_run).await?))
+    }
+
+    type FixStream = fix::FixStream;
+
+    async fn fix(&self, req: Request<pb::FixRequest>) -> Result<Response<Self::FixStream>, Status> {
+        self.authorize(&req, "Fix", Access::Mutate)?;
+        Ok(Response::new(self.start_fix(req.into_inner()).await?))
     }
 
     async fn restart_containerd(

@@ -1,0 +1,135 @@
+//! `ctrdiag fix TARGET --ca FILE | --ca-from-server --sha256 FP | --insecure-skip-verify
+//! | --plain-http | --remove-overrides [--dry-run]`
+
+use serde_json::json;
+use tokio_stream::StreamExt;
+
+use super::{Client, plan_json, print_json, print_plan};
+use crate::api::v1 as pb;
+use crate::api::v1::fix_event::Event;
+use crate::cli::render::timestamp;
+use crate::cli::{Exit, Failure, FixArgs, Output};
+
+/// The request for `args`; the CA file is read here, with the caller's own rights.
+fn request(args: &FixArgs) -> Result<pb::FixRequest, Failure> {
+    use pb::fix_request::Mode;
+    let mode = if let Some(path) = &args.ca {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                crate::cli::Exit::Usage,
+                format!("cannot read CA file {}: {e}", path.display()),
+            )
+        })?;
+        Mode::CaPem(pem)
+    } else if args.ca_from_server {
+        let fp = args.sha256.clone().ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                "--ca-from-server needs --sha256 FINGERPRINT: confirm the CA's fingerprint with the registry's operator first (see `ctrdiag diagnose`)",
+            )
+        })?;
+        Mode::CaFromServerSha256(fp)
+    } else if args.insecure_skip_verify {
+        Mode::InsecureSkipVerify(true)
+    } else if args.plain_http {
+        Mode::PlainHttp(true)
+    } else {
+        Mode::RemoveOverrides(true)
+    };
+    Ok(pb::FixRequest {
+        target: args.target.clone(),
+        mode: Some(mode),
+        ttl_seconds: args.ttl.map(|d| d.as_secs()).unwrap_or(0),
+        dry_run: args.dry_run,
+        verify_image: args.verify_image.clone().unwrap_or_default(),
+        all_hosts: args.all_hosts,
+        legacy: args.legacy,
+    })
+}
+
+pub async fn run(mut client: Client, args: FixArgs, output: Output) -> Result<Exit, Failure> {
+    let req = request(&args)?;
+    let mut stream = client
+        .fix(req)
+        .await
+        .map_err(|s| Failure::from_status(&s))?
+        .into_inner();
+    let mut plan = pb::PlanView::default();
+    let mut steps = Vec::new();
+    let mut result = None;
+    while let Some(msg) = stream.next().await {
+        let Some(event) = msg.map_err(|s| Failure::from_status(&s))?.event else {
+            continue;
+        };
+        match event {
+            Event::Plan(p) => {
+                if output == Output::Table {
+                    print_plan(&p);
+                    println!();
+                }
+                plan = p;
+            }
+            Event::Step(s) => {
+                if output == Output::Table {
+                    if s.done {
+                        println!("      done");
+                    } else {
+                        println!("[{}/{}] {}", s.index + 1, plan.steps.len(), s.description);
+                    }
+                }
+                steps.push(s);
+            }
+            Event::Verifying(image) => {
+                if output == Output::Table {
+                    println!("verifying: pull {image} through CRI ...");
+                }
+            }
+            Event::Result(r) => result = Some(r),
+        }
+    }
+    let r = result.ok_or_else(|| Failure::new(Exit::Problem, "ctrdiagd ended the fix without a result: check `journalctl -u ctrdiagd` and `ctrdiag changes`"))?;
+    match output {
+        Output::Json => print_json(&json!({
+            "plan": plan_json(&plan),
+            "executed": r.executed,
+            "ok": r.ok,
+            "change_id": r.change_id,
+            "reason": r.reason,
+            "verify": r.verify.as_ref().map(|v| json!({
+                "image": v.image, "ok": v.ok, "image_id": v.image_id, "cause": v.cause,
+                "message": v.message, "duration_ms": v.duration_ms,
+            })),
+            "expires": (r.expires_unix > 0).then(|| timestamp(r.expires_unix)),
+        })),
+        Output::Table if !r.executed => println!("(dry run: nothing was changed)"),
+        Output::Table if r.ok => {
+            if let Some(v) = &r.verify {
+                println!("      ok: {} ({} ms)", v.image_id, v.duration_ms);
+            }
+            println!(
+                "applied: change {} (undo with `ctrdiag rollback {}`)",
+                r.change_id, r.change_id
+            );
+            if r.expires_unix > 0 {
+                println!(
+                    "it will be rolled back automatically at {}",
+                    timestamp(r.expires_unix)
+                );
+            }
+        }
+        Output::Table => {
+            if let Some(v) = &r.verify {
+                println!("      still failing: {}", v.message);
+            }
+            println!(
+                "undone: change {} did not fix the pull and was rolled back: {}",
+                r.change_id, r.reason
+            );
+        }
+    }
+    Ok(if !r.executed || r.ok {
+        Exit::Ok
+    } else {
+        Exit::Problem
+    })
+}
