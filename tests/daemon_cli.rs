@@ -33,6 +33,16 @@ async fn status_images_pull_and_rmi_work_end_to_end(version: Version) {
             .starts_with(version.expected_version_prefix()),
         "{s}"
     );
+    assert_eq!(s["config"]["exists"], true);
+    assert_eq!(s["config"]["registry_mechanism"], "hosts_dir");
+    assert_eq!(
+        s["config"]["config_path"],
+        ctr.certs_d.display().to_string()
+    );
+    assert_eq!(
+        s["config"]["config_version"],
+        if version.is_2x() { 3 } else { 2 }
+    );
     let table = daemon.cli(&["status"]).await;
     assert!(
         table.stdout.contains("containerd reachable   yes"),
@@ -358,4 +368,32 @@ async fn without_systemd_status_says_so_and_there_is_nothing_to_roll_back() {
     );
     let bad = daemon.cli(&["rollback", "../../etc"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
+}
+
+#[tokio::test]
+async fn status_reports_the_ignored_legacy_table_on_2_1() {
+    let table = lab::containerd::cri_registry_table(Version::V2_1);
+    let ctr = LabContainerd::start_with(
+        Version::V2_1,
+        lab::containerd::LabConfig {
+            config_path: false,
+            extra: format!("[{table}.configs.\"registry.ctrdiag.test:5443\".tls]\n  insecure_skip_verify = true\n"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let daemon = Daemon::start(&ctr).await;
+    let s = daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(s["config"]["registry_mechanism"], "legacy");
+    let findings = s["config"]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["cause"] == "config_ignored"
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("registry.ctrdiag.test:5443")),
+        "{s}"
+    );
+    let human = daemon.cli(&["status"]).await;
+    assert!(human.stdout.contains("config: config_ignored"), "{human:?}");
 }

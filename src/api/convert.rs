@@ -4,6 +4,8 @@ use std::path::Path;
 
 use super::v1 as pb;
 use crate::containerd::{ImageSummary, PullOutcome};
+use crate::ctrconfig::Finding;
+use crate::nodefiles::NodeFiles;
 use crate::plan::{ChangeRecord, ChangeState, Plan};
 
 impl From<ImageSummary> for pb::Image {
@@ -42,13 +44,45 @@ impl pb::TestPullResponse {
     }
 }
 
-/// What containerd's config.toml at `path` says about registries.
-pub fn config_status(path: &Path) -> pb::ContainerdConfig {
-    pb::ContainerdConfig {
-        file: path.display().to_string(),
-        exists: path.exists(),
+/// What containerd's configuration says about registries, for GetStatus; `findings`
+/// are those for the running containerd's version (none when it is unknown).
+pub fn config_status(
+    file: &Path,
+    read: Result<&NodeFiles, String>,
+    findings: &[Finding],
+) -> pb::ContainerdConfig {
+    let mut out = pb::ContainerdConfig {
+        file: file.display().to_string(),
         ..Default::default()
+    };
+    match read {
+        Err(e) => out.error = e,
+        Ok(files) => {
+            let f = files.facts.config.facts();
+            out.exists = files.config_exists;
+            out.config_version = f.version.number() as i32;
+            out.config_path = f
+                .config_path
+                .as_ref()
+                .map(|c| c.raw.clone())
+                .unwrap_or_default();
+            out.registry_mechanism = match (f.config_path.is_some(), f.has_legacy_registry()) {
+                (true, true) => "both",
+                (true, false) => "hosts_dir",
+                (false, true) => "legacy",
+                (false, false) => "none",
+            }
+            .to_string();
+            out.findings = findings
+                .iter()
+                .map(|x| pb::ConfigFinding {
+                    cause: x.cause_code().unwrap_or("").to_string(),
+                    message: x.to_string(),
+                })
+                .collect();
+        }
     }
+    out
 }
 
 impl From<&Plan> for pb::PlanView {

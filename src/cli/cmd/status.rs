@@ -36,6 +36,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "registry_mechanism": cfg.registry_mechanism,
                 "config_path": cfg.config_path,
                 "error": cfg.error,
+                "findings": cfg.findings.iter().map(|f| json!({"cause": f.cause, "message": f.message})).collect::<Vec<_>>(),
             },
             "unit": super::unit_json(&unit),
         })),
@@ -82,6 +83,14 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             ]);
             for p in &c.cri_problems {
                 rows.push(vec!["CRI condition".into(), p.clone()]);
+            }
+            for f in &cfg.findings {
+                let cause = if f.cause.is_empty() {
+                    "advice"
+                } else {
+                    f.cause.as_str()
+                };
+                rows.push(vec![format!("config: {cause}"), f.message.clone()]);
             }
             if !cfg.error.is_empty() {
                 rows.push(vec!["config problem".into(), cfg.error]);

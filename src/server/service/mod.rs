@@ -85,6 +85,27 @@ impl DiagnosticsService {
         })
     }
 
+    /// config.toml's facts and, when containerd's version is known, its findings.
+    fn config_status(&self, reported_version: &str) -> pb::ContainerdConfig {
+        let path = &self.settings.containerd_config;
+        let version = crate::ctrconfig::ContainerdVersion::parse(reported_version).ok();
+        // The version only matters for a missing file (whose defaults it decides).
+        let assumed = version.unwrap_or(crate::ctrconfig::ContainerdVersion {
+            major: 2,
+            minor: 0,
+            patch: 0,
+        });
+        match crate::nodefiles::read(path, &assumed) {
+            Ok(files) => {
+                let found = version
+                    .map(|v| crate::ctrconfig::findings(&files.facts, &v))
+                    .unwrap_or_default();
+                crate::api::config_status(path, Ok(&files), &found)
+            }
+            Err(e) => crate::api::config_status(path, Err(e.to_string()), &[]),
+        }
+    }
+
     /// containerd's unit as systemd sees it; an error string when there is no systemd.
     async fn unit_status(&self) -> pb::UnitStatus {
         let unit = &self.settings.containerd_unit;
@@ -217,8 +238,8 @@ impl Diagnostics for DiagnosticsService {
         }
         Ok(Response::new(pb::GetStatusResponse {
             daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+            config: Some(self.config_status(containerd.version.as_str())),
             containerd: Some(containerd),
-            config: Some(crate::api::config_status(&self.settings.containerd_config)),
             unit: Some(unit),
         }))
     }
