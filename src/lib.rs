@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod containerd;
 pub mod ctrconfig;
+pub mod diagnose;
 pub mod fix;
 pub mod nodefiles;
 pub mod plan;

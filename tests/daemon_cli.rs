@@ -102,6 +102,7 @@ async fn failing_pull_exits_1_with_containerds_x509_text(version: Version) {
     assert_eq!(pull.code, 1, "{pull:?}");
     let p = pull.json();
     assert_eq!(p["ok"], false);
+    assert_eq!(p["cause"], "tls_unknown_authority");
     assert!(
         p["message"]
             .as_str()
@@ -112,6 +113,7 @@ async fn failing_pull_exits_1_with_containerds_x509_text(version: Version) {
     let human = daemon.cli(&["pull", &registry.image_ref()]).await;
     assert_eq!(human.code, 1);
     assert!(human.stdout.contains("failed"), "{human:?}");
+    assert!(human.stdout.contains("cause: tls_unknown_authority"), "{human:?}");
 }
 
 per_version!(

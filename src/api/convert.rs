@@ -36,6 +36,7 @@ impl pb::TestPullResponse {
             } => pb::TestPullResponse {
                 image: image.to_string(),
                 ok: false,
+                cause: crate::diagnose::classify(message).cause.to_string(),
                 message: message.clone(),
                 duration_ms: duration.as_millis() as u64,
                 ..Default::default()

@@ -1,0 +1,9 @@
+//! Pure diagnosis: error texts and probe facts in, causes, evidence and remedies out.
+//! No I/O here; the daemon gathers the facts.
+
+pub mod cause;
+pub mod classify;
+pub mod logscan;
+
+pub use cause::{CauseCode, Severity};
+pub use classify::{Classification, ErrorFacts, classify};
