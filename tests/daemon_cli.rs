@@ -113,7 +113,10 @@ async fn failing_pull_exits_1_with_containerds_x509_text(version: Version) {
     let human = daemon.cli(&["pull", &registry.image_ref()]).await;
     assert_eq!(human.code, 1);
     assert!(human.stdout.contains("failed"), "{human:?}");
-    assert!(human.stdout.contains("cause: tls_unknown_authority"), "{human:?}");
+    assert!(
+        human.stdout.contains("cause: tls_unknown_authority"),
+        "{human:?}"
+    );
 }
 
 per_version!(

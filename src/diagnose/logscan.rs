@@ -27,7 +27,7 @@ const MARKERS: [&[u8]; 4] = [
 /// Scans `log`, calling `found` for every error or warning line that classifies to a
 /// known cause or is a failed PullImage (so an unknown pull failure is not dropped).
 pub fn scan(log: &[u8], mut found: impl FnMut(LogFinding)) {
-    let finders: Vec<memmem::Finder<'_>> = MARKERS.iter().map(|m| memmem::Finder::new(m)).collect();
+    let finders: Vec<memmem::Finder<'_>> = MARKERS.iter().map(memmem::Finder::new).collect();
     let mut pos = 0;
     let mut line_no = 1;
     let mut counted_to = 0;
