@@ -11,6 +11,7 @@ use crate::ctrconfig::{
 use crate::nodefiles::NodeFiles;
 use crate::plan::{Plan, Step};
 use crate::registry::host::{HostError, RegistryHost};
+use crate::registry::reference::{ImageRef, ReferenceError};
 
 /// Name of the CA file ctrdiag installs next to hosts.toml.
 pub const CA_FILE_NAME: &str = "ctrdiag-ca.crt";
@@ -59,18 +60,24 @@ pub enum FixError {
     NeedsVerifyImage { host: RegistryHost },
 }
 
-/// The registry and, if given, the image of a fix target: `host[:port]` alone, or an
-/// image reference whose first component names the registry (containerd's rule: it
-/// holds a `.` or `:` or is `localhost`; otherwise the image is on docker.io).
-pub fn split_target(target: &str) -> Result<(RegistryHost, Option<String>), HostError> {
+/// Why a fix target is neither a registry host nor an image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Image(#[from] ReferenceError),
+}
+
+/// The registry and, if given, the image of a fix target: `host[:port]` alone (no
+/// `/`), or an image reference (normalised; its registry is the host).
+pub fn split_target(target: &str) -> Result<(RegistryHost, Option<ImageRef>), TargetError> {
     let target = target.trim();
-    match target.split_once('/') {
-        None => Ok((target.parse()?, None)),
-        Some((first, _)) => {
-            let is_registry = first.contains('.') || first.contains(':') || first == "localhost";
-            let host = if is_registry { first } else { "docker.io" };
-            Ok((host.parse()?, Some(target.to_string())))
-        }
+    if target.contains('/') {
+        let image: ImageRef = target.parse()?;
+        Ok((image.host().clone(), Some(image)))
+    } else {
+        Ok((target.parse()?, None))
     }
 }
 
@@ -308,8 +315,8 @@ mod tests {
     fn targets_name_a_registry_and_maybe_an_image() {
         let (h, i) = split_target("r.test:5000/app/x:1").unwrap();
         assert_eq!(
-            (h.to_string(), i.as_deref()),
-            ("r.test:5000".into(), Some("r.test:5000/app/x:1"))
+            (h.to_string(), i.map(|i| i.to_string())),
+            ("r.test:5000".into(), Some("r.test:5000/app/x:1".into()))
         );
         let (h, i) = split_target("r.test:5000").unwrap();
         assert_eq!((h.to_string(), i), ("r.test:5000".into(), None));
@@ -318,6 +325,7 @@ mod tests {
             "docker.io"
         );
         assert!(split_target("../etc/x").is_err());
+        assert!(split_target("r.test/UPPER").is_err());
         assert!(split_target("").is_err());
     }
 

@@ -202,6 +202,9 @@ async fn bad_input_is_refused_with_usage_errors_never_a_crash() {
     let empty = daemon.cli(&["pull", ""]).await;
     assert_eq!(empty.code, 2, "{empty:?}");
     assert!(empty.stderr.contains("empty"), "{empty:?}");
+    let upper = daemon.cli(&["pull", "Team/App:1"]).await;
+    assert_eq!(upper.code, 2, "{upper:?}");
+    assert!(upper.stderr.contains("lowercase"), "{upper:?}");
     let huge = "a".repeat(100_000);
     let out = daemon.cli(&["pull", &huge]).await;
     assert_eq!(out.code, 2, "{out:?}");

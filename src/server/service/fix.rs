@@ -38,7 +38,7 @@ impl DiagnosticsService {
         // only against an image the operator names.
         let removing = matches!(req.mode, Some(Mode::RemoveOverrides(_)));
         let verify_image = match (req.verify_image.as_str(), image) {
-            ("", Some(i)) if !removing => Some(parse_image(&i)?),
+            ("", Some(i)) if !removing => Some(i.to_string()),
             ("", _) => None,
             (i, _) => Some(parse_image(i)?),
         };

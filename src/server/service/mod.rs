@@ -10,14 +10,12 @@ use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_server::Diagnostics;
 use crate::containerd::{ContainerdClient, Namespace, PullOutcome};
 use crate::plan::Executor;
+use crate::registry::reference::ImageRef;
 use crate::settings::Settings;
 use crate::systemd::Systemd;
 
 use super::authz::{Access, Caller, Policy};
 use super::error::ServiceError;
-
-/// Longest image reference accepted (containerd's own limit on names is far lower).
-const MAX_IMAGE_LEN: usize = 4096;
 
 /// Longest GetStatus waits for systemd's view of the unit.
 const UNIT_STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -187,22 +185,35 @@ pub fn executor_for(settings: &Settings) -> Executor {
     )
 }
 
-/// Validates an image reference at the boundary.
+/// Validates an image reference at the boundary and returns it normalised the way
+/// containerd reads it (`busybox` is `docker.io/library/busybox:latest`).
 fn parse_image(image: &str) -> Result<String, ServiceError> {
-    let invalid = |message: String| ServiceError::InvalidArgument {
+    image
+        .parse::<ImageRef>()
+        .map(|r| r.to_string())
+        .map_err(|e| ServiceError::InvalidArgument {
+            field: "image",
+            message: e.to_string(),
+        })
+}
+
+/// Checks an image name to remove: any name containerd stores (CRI's `sha256:` id refs
+/// included), but never empty, enormous or with control characters.
+fn check_image_name(name: &str) -> Result<String, ServiceError> {
+    let invalid = |message: &str| ServiceError::InvalidArgument {
         field: "image",
-        message,
+        message: message.to_string(),
     };
-    if image.trim().is_empty() {
-        return Err(invalid("the image reference is empty".into()));
+    if name.trim().is_empty() {
+        return Err(invalid("the image name is empty"));
     }
-    if image.len() > MAX_IMAGE_LEN {
-        return Err(invalid(format!(
-            "the image reference is {} bytes long; at most {MAX_IMAGE_LEN} are allowed",
-            image.len()
-        )));
+    if name.len() > 4096 {
+        return Err(invalid("the image name is longer than 4096 bytes"));
     }
-    Ok(image.to_string())
+    if name.chars().any(char::is_control) {
+        return Err(invalid("the image name contains control characters"));
+    }
+    Ok(name.to_string())
 }
 
 #[tonic::async_trait]
@@ -264,7 +275,7 @@ impl Diagnostics for DiagnosticsService {
         self.authorize(&req, "RemoveImage", Access::Mutate)?;
         let r = req.get_ref();
         let client = self.client_for(&r.namespace)?;
-        let image = parse_image(&r.image)?;
+        let image = check_image_name(&r.image)?;
         client
             .remove_image(&image)
             .await
