@@ -127,3 +127,29 @@ impl From<&ChangeRecord> for pb::Change {
         }
     }
 }
+
+impl From<&crate::diagnose::Finding> for pb::Finding {
+    fn from(f: &crate::diagnose::Finding) -> Self {
+        pb::Finding {
+            cause: f.cause.to_string(),
+            severity: f.severity.as_str().to_string(),
+            summary: f.summary.clone(),
+            evidence: f
+                .evidence
+                .iter()
+                .map(|e| pb::Evidence {
+                    label: e.label.clone(),
+                    value: e.value.clone(),
+                })
+                .collect(),
+            remedies: f
+                .remedies
+                .iter()
+                .map(|r| pb::Remedy {
+                    text: r.text.clone(),
+                    command: r.command.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}

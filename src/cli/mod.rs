@@ -63,6 +63,14 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Explain why pulls fail: probe the registry, read containerd's config, test-pull.
+    Diagnose {
+        /// An image reference, or a registry host[:port].
+        target: String,
+        /// Do not test-pull the image (probe and configuration only).
+        #[arg(long)]
+        skip_pull: bool,
+    },
     /// Fix a registry's trust: plan, apply, prove by a real pull, or undo. Needs root.
     Fix(FixArgs),
     /// List the changes ctrdiag made to this node.

@@ -3,7 +3,9 @@
 
 pub mod cause;
 pub mod classify;
+pub mod engine;
 pub mod logscan;
 
 pub use cause::{CauseCode, Severity};
 pub use classify::{Classification, ErrorFacts, classify};
+pub use engine::{Evidence, Facts, Finding, PullResult, Remedy, diagnose, healthy};

@@ -1,6 +1,7 @@
 //! The commands that talk to ctrdiagd.
 
 mod changes;
+mod diagnose;
 mod fix;
 mod images;
 mod pull;
@@ -24,6 +25,9 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::Images { namespace } => images::run(client, namespace, output).await,
         Command::Rmi { images, namespace } => rmi::run(client, images, namespace, output).await,
         Command::Pull { image, keep } => pull::run(client, image, keep, output).await,
+        Command::Diagnose { target, skip_pull } => {
+            diagnose::run(client, target, skip_pull, output).await
+        }
         Command::Fix(args) => fix::run(client, args, output).await,
         Command::Changes => changes::run(client, output).await,
         Command::Rollback { id, dry_run } => rollback::run(client, id, dry_run, output).await,

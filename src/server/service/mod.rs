@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 mod changes;
+mod diagnose;
 mod fix;
 
 use crate::api::v1 as pb;
@@ -329,6 +330,14 @@ impl Diagnostics for DiagnosticsService {
         self.authorize(&req, "Rollback", Access::Mutate)?;
         let r = req.into_inner();
         Ok(Response::new(self.roll_back(&r.id, r.dry_run).await?))
+    }
+
+    async fn diagnose(
+        &self,
+        req: Request<pb::DiagnoseRequest>,
+    ) -> Result<Response<pb::DiagnoseResponse>, Status> {
+        self.authorize(&req, "Diagnose", Access::Read)?;
+        Ok(Response::new(self.run_diagnosis(req.into_inner()).await?))
     }
 
     type FixStream = fix::FixStream;

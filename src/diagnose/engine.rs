@@ -1,0 +1,574 @@
+//! Turns facts (a test pull's error, a probe of the registry, containerd's
+//! configuration) into findings: a cause code, a one-line summary, the evidence, and
+//! remedies ranked best first. Where the probe and containerd disagree, that
+//! disagreement is a finding of its own. Pure: no I/O.
+
+use serde::Serialize;
+
+use super::cause::{CauseCode, Severity};
+use super::classify::{Classification, classify};
+use crate::ctrconfig::Finding as ConfigFinding;
+use crate::registry::probe::{Fact, ProbeReport, Verdict};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Remedy {
+    pub text: String,
+    /// A command that applies it, when ctrdiag can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub cause: CauseCode,
+    pub severity: Severity,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    pub remedies: Vec<Remedy>,
+}
+
+/// A test pull through CRI, as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullResult {
+    Ok,
+    Failed { message: String },
+}
+
+/// Everything known about one target.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// `host[:port]`.
+    pub host: String,
+    /// The image pulled (or to suggest in commands); `None` for a bare host.
+    pub image: Option<String>,
+    pub pull: Option<PullResult>,
+    pub probe: Option<&'a ProbeReport>,
+    pub config: &'a [ConfigFinding],
+    /// The hosts.toml containerd reads for this host, if any.
+    pub hosts_toml: Option<String>,
+    /// containerd itself could not be asked (down, or its CRI plugin not loaded).
+    pub containerd_problem: Option<(CauseCode, String)>,
+}
+
+fn ev(label: &str, value: impl Into<String>) -> Evidence {
+    Evidence {
+        label: label.to_string(),
+        value: value.into(),
+    }
+}
+
+fn remedy(text: impl Into<String>, command: Option<String>) -> Remedy {
+    Remedy {
+        text: text.into(),
+        command,
+    }
+}
+
+/// The findings for `facts`, most severe first; empty means healthy.
+pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = facts.config.iter().map(config_finding).collect();
+    let target = facts.image.clone().unwrap_or_else(|| facts.host.clone());
+    if let Some((cause, message)) = &facts.containerd_problem {
+        out.push(containerd_finding(*cause, message));
+    }
+    let pull_cause = match &facts.pull {
+        Some(PullResult::Failed { message }) => {
+            let c = classify(message);
+            out.push(pull_finding(&c, facts, &target));
+            Some(c.cause)
+        }
+        _ => None,
+    };
+    if let Some(probe) = facts.probe {
+        for f in probe_findings(probe, facts, &target, pull_cause) {
+            // The probe explaining the pull's own failure: its chain is more evidence
+            // for that finding, not a second one.
+            match out
+                .iter_mut()
+                .find(|p| p.cause == f.cause && Some(f.cause) == pull_cause)
+            {
+                Some(pull) => pull.evidence.extend(f.evidence),
+                None => out.push(f),
+            }
+        }
+    }
+    // One finding per cause: the pull's own wording comes first and carries the most.
+    let mut seen = Vec::new();
+    out.retain(|f| {
+        let dup = seen.contains(&(f.cause, f.summary.clone()));
+        seen.push((f.cause, f.summary.clone()));
+        !dup
+    });
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    out
+}
+
+/// Whether the findings leave the target working.
+pub fn healthy(findings: &[Finding]) -> bool {
+    findings.iter().all(|f| f.severity != Severity::Error)
+}
+
+fn containerd_finding(cause: CauseCode, message: &str) -> Finding {
+    let summary = match cause {
+        CauseCode::CriUnavailable => {
+            "containerd's CRI plugin is not loaded: the kubelet cannot pull anything"
+        }
+        _ => "containerd does not answer: nothing can be pulled",
+    };
+    Finding {
+        cause,
+        severity: Severity::Error,
+        summary: summary.to_string(),
+        evidence: vec![ev("containerd", message)],
+        remedies: vec![remedy(
+            "read `journalctl -u containerd`; a CRI plugin that refused its config names the reason there",
+            None,
+        )],
+    }
+}
+
+fn config_finding(f: &ConfigFinding) -> Finding {
+    let cause = f
+        .cause_code()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(CauseCode::Unknown);
+    let severity = match f {
+        ConfigFinding::DeprecatedLegacyRegistry { .. } | ConfigFinding::ConfigVersion1 => {
+            Severity::Warning
+        }
+        _ => Severity::Error,
+    };
+    let remedies = match f {
+        ConfigFinding::ConfigConflict { .. } | ConfigFinding::ConfigIgnored { .. } => vec![remedy(
+            "remove the legacy registry tables (they are moved to hosts.toml by a fix)",
+            Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
+        )],
+        _ => Vec::new(),
+    };
+    Finding {
+        cause,
+        severity,
+        summary: f.to_string(),
+        evidence: Vec::new(),
+        remedies,
+    }
+}
+
+fn trust_remedies(facts: &Facts<'_>, target: &str) -> Vec<Remedy> {
+    let mut r = vec![remedy(
+        "trust the registry's CA through hosts.toml (no restart on containerd with config_path)",
+        Some(format!("ctrdiag fix {target} --ca /path/to/ca.crt")),
+    )];
+    if let Some(probe) = facts.probe
+        && let Some(top) = probe.chain.last()
+    {
+        r.push(remedy(
+            format!(
+                "or trust the certificate the registry presents, after confirming its SHA-256 fingerprint {} with the registry's operator",
+                top.sha256_fingerprint
+            ),
+            Some(format!(
+                "ctrdiag fix {target} --ca-from-server --sha256 {}",
+                top.sha256_fingerprint
+            )),
+        ));
+    }
+    r.push(remedy(
+        "test environments only: skip verification for a limited time",
+        Some(format!(
+            "ctrdiag fix {target} --insecure-skip-verify --ttl 2h"
+        )),
+    ));
+    r
+}
+
+fn pull_finding(c: &Classification, facts: &Facts<'_>, target: &str) -> Finding {
+    let f = &c.facts;
+    let host = f.host.clone().unwrap_or_else(|| facts.host.clone());
+    let mut evidence = vec![ev("containerd said", c.raw.clone())];
+    if let Some(url) = &f.url {
+        evidence.push(ev("request", url.clone()));
+    }
+    let (severity, summary, remedies) = match c.cause {
+        CauseCode::TlsUnknownAuthority => (
+            Severity::Error,
+            format!("{host}'s certificate is signed by a CA containerd does not trust"),
+            trust_remedies(facts, target),
+        ),
+        CauseCode::TlsExpired => {
+            let when = f
+                .certificate_bound
+                .clone()
+                .unwrap_or_else(|| "in the past".into());
+            evidence.push(ev("certificate expired", when.clone()));
+            (
+                Severity::Error,
+                format!("{host}'s certificate expired on {when}"),
+                vec![remedy(
+                    "renew the certificate on the registry; nothing on the node can make an expired certificate valid",
+                    None,
+                )],
+            )
+        }
+        CauseCode::TlsNotYetValid => {
+            let from = f.certificate_bound.clone().unwrap_or_default();
+            let now = f.current_time.clone().unwrap_or_default();
+            evidence.push(ev("certificate valid from", from.clone()));
+            evidence.push(ev("node clock", now.clone()));
+            (
+                Severity::Error,
+                format!(
+                    "{host}'s certificate is not valid before {from} (the node's clock says {now})"
+                ),
+                vec![remedy(
+                    "check the node's clock (NTP), or the certificate's start date on the registry",
+                    None,
+                )],
+            )
+        }
+        CauseCode::TlsHostnameMismatch => {
+            let names = f.certificate_names.join(", ");
+            let wanted = f.wanted_name.clone().unwrap_or_else(|| host.clone());
+            if !names.is_empty() {
+                evidence.push(ev("certificate names", names.clone()));
+            }
+            (
+                Severity::Error,
+                format!(
+                    "{host}'s certificate is not valid for {wanted}{}",
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (it names {names})")
+                    }
+                ),
+                vec![
+                    remedy(
+                        format!(
+                            "reissue the registry's certificate with {wanted} in its subjectAltName"
+                        ),
+                        None,
+                    ),
+                    remedy("or pull through a name the certificate carries", None),
+                ],
+            )
+        }
+        CauseCode::TlsLegacyCommonName => (
+            Severity::Error,
+            format!(
+                "{host}'s certificate names the host only in its Common Name, which Go ignores"
+            ),
+            vec![remedy(
+                "reissue the certificate with a subjectAltName (SAN) for the host",
+                None,
+            )],
+        ),
+        CauseCode::HttpResponseToHttps => (
+            Severity::Error,
+            format!(
+                "{host} speaks plain HTTP, and containerd talks HTTPS to it (skip-verify would not help)"
+            ),
+            vec![remedy(
+                "tell containerd to use http:// for this registry",
+                Some(format!("ctrdiag fix {target} --plain-http")),
+            )],
+        ),
+        CauseCode::PlainHttpToHttpsPort => (
+            Severity::Error,
+            format!("containerd talked plain HTTP to {host}, which speaks TLS"),
+            vec![remedy(
+                "use a registry name that is not localhost or a loopback IP (containerd uses HTTP for those), or set server = \"https://...\" in its hosts.toml",
+                None,
+            )],
+        ),
+        CauseCode::TlsClientCertRequired => (
+            Severity::Error,
+            format!("{host} requires a client certificate"),
+            vec![remedy(
+                "configure the client certificate and key in the registry's hosts.toml: client = [\"/path/client.cert\", \"/path/client.key\"]",
+                None,
+            )],
+        ),
+        CauseCode::AuthRequired => (
+            Severity::Error,
+            format!("{host} requires credentials for this image"),
+            vec![remedy(
+                "give the pod an imagePullSecret for this registry (CRI pulls do not read ~/.docker/config.json)",
+                None,
+            )],
+        ),
+        CauseCode::AccessDenied => (
+            Severity::Error,
+            format!("{host} refused access to the image"),
+            vec![remedy(
+                "check the repository name and that the pull secret's account may read it",
+                None,
+            )],
+        ),
+        CauseCode::NotFound => (
+            Severity::Error,
+            format!("the image does not exist on {host}"),
+            vec![remedy("check the repository and tag (or digest)", None)],
+        ),
+        CauseCode::DnsFailure => (
+            Severity::Error,
+            format!("{host} does not resolve"),
+            vec![remedy(
+                "check the name, the node's DNS (/etc/resolv.conf) and /etc/hosts",
+                None,
+            )],
+        ),
+        CauseCode::ConnectionRefused => (
+            Severity::Error,
+            format!("nothing listens on {host}"),
+            vec![remedy(
+                "check that the registry runs and the port is right",
+                None,
+            )],
+        ),
+        CauseCode::Timeout => (
+            Severity::Error,
+            format!("{host} did not answer in time"),
+            vec![remedy(
+                "check firewalls and proxies between the node and the registry",
+                None,
+            )],
+        ),
+        CauseCode::CriUnavailable => (
+            Severity::Error,
+            "containerd's CRI plugin is not loaded: the kubelet cannot pull anything".to_string(),
+            vec![remedy(
+                "look for `failed to load plugin io.containerd.grpc.v1.cri` in `journalctl -u containerd`; remove conflicting legacy registry tables",
+                Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
+            )],
+        ),
+        cause => (
+            Severity::Error,
+            format!("the pull of {target} failed ({cause})"),
+            vec![remedy(
+                "read containerd's message above; `journalctl -u containerd` has more",
+                None,
+            )],
+        ),
+    };
+    Finding {
+        cause: c.cause,
+        severity,
+        summary,
+        evidence,
+        remedies,
+    }
+}
+
+fn verdict_cause(v: &Verdict) -> Option<CauseCode> {
+    match v {
+        Verdict::Trusted => None,
+        Verdict::UnknownIssuer | Verdict::MissingIntermediate { .. } => {
+            Some(CauseCode::TlsUnknownAuthority)
+        }
+        Verdict::Expired { .. } => Some(CauseCode::TlsExpired),
+        Verdict::NotYetValid { .. } => Some(CauseCode::TlsNotYetValid),
+        Verdict::NotValidForName { .. } => Some(CauseCode::TlsHostnameMismatch),
+        Verdict::CnOnly { .. } => Some(CauseCode::TlsLegacyCommonName),
+        Verdict::Other(_) => Some(CauseCode::TlsHandshake),
+    }
+}
+
+fn chain_evidence(probe: &ProbeReport) -> Vec<Evidence> {
+    probe
+        .chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let value = match &c.info {
+                Some(info) => format!(
+                    "subject {}; issuer {}; names [{}]; valid {} to {}; {}{}; SHA-256 {}",
+                    info.subject,
+                    info.issuer,
+                    info.dns_names
+                        .iter()
+                        .chain(&info.ip_addresses)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    info.not_before.rfc3339,
+                    info.not_after.rfc3339,
+                    info.key,
+                    if info.self_signed {
+                        "; self-signed"
+                    } else {
+                        ""
+                    },
+                    c.sha256_fingerprint
+                ),
+                None => format!(
+                    "unparsable ({}); SHA-256 {}",
+                    c.parse_error.clone().unwrap_or_default(),
+                    c.sha256_fingerprint
+                ),
+            };
+            ev(&format!("certificate {i}"), value)
+        })
+        .collect()
+}
+
+fn probe_findings(
+    probe: &ProbeReport,
+    facts: &Facts<'_>,
+    target: &str,
+    pull_cause: Option<CauseCode>,
+) -> Vec<Finding> {
+    let host = &facts.host;
+    let mut out = Vec::new();
+    for fact in &probe.facts {
+        let (cause, severity, summary) = match fact {
+            Fact::DnsFailure { error } => (
+                CauseCode::DnsFailure,
+                Severity::Error,
+                format!("{host} does not resolve: {error}"),
+            ),
+            Fact::ConnectionRefused { address } => (
+                CauseCode::ConnectionRefused,
+                Severity::Error,
+                format!("nothing listens on {address}"),
+            ),
+            Fact::PlainHttpToHttpsPort { .. } => (
+                CauseCode::HttpResponseToHttps,
+                Severity::Error,
+                format!("{host} answers plain HTTP on its port, not TLS"),
+            ),
+            Fact::AuthRequired { realm, .. } => (
+                CauseCode::AuthRequired,
+                // /v2/ asking for auth is normal for token registries; only the pull says
+                // whether this image needs credentials.
+                Severity::Info,
+                format!(
+                    "{host} asks for authentication{}",
+                    realm
+                        .as_deref()
+                        .map(|r| format!(" (realm {r})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Fact::TlsClientCertRequired { .. } => (
+                CauseCode::TlsClientCertRequired,
+                Severity::Error,
+                format!("{host} requires a client certificate"),
+            ),
+            Fact::Timeout { step, .. } => (
+                CauseCode::Timeout,
+                Severity::Error,
+                format!("{host} did not answer in time ({step:?})"),
+            ),
+            _ => continue,
+        };
+        let mut remedies = Vec::new();
+        if cause == CauseCode::HttpResponseToHttps {
+            remedies.push(remedy(
+                "tell containerd to use http:// for this registry",
+                Some(format!("ctrdiag fix {target} --plain-http")),
+            ));
+        }
+        out.push(Finding {
+            cause,
+            severity,
+            summary,
+            evidence: vec![ev("probe", fact.code())],
+            remedies,
+        });
+    }
+    let Some(trust) = &probe.trust else {
+        return out;
+    };
+    // containerd's view: system roots plus the hosts.toml CA, if one is configured.
+    let effective = trust.with_ca_files.as_ref().unwrap_or(&trust.system);
+    let mut evidence = chain_evidence(probe);
+    evidence.push(ev("system roots", trust.system.to_string()));
+    if let Some(with) = &trust.with_ca_files {
+        let files: Vec<String> = trust
+            .ca_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        evidence.push(ev(
+            "with containerd's CA files",
+            format!("{with} ({})", files.join(", ")),
+        ));
+    }
+    if let Some(cause) = verdict_cause(effective) {
+        let remedies = if cause == CauseCode::TlsUnknownAuthority {
+            trust_remedies(facts, target)
+        } else {
+            Vec::new()
+        };
+        out.push(Finding {
+            cause,
+            severity: Severity::Error,
+            summary: format!("{host}'s certificate chain is not trusted the way containerd would check it: {effective}"),
+            evidence: evidence.clone(),
+            remedies,
+        });
+    } else if pull_cause.is_some_and(|c| {
+        verdict_cause(&Verdict::UnknownIssuer) == Some(c) || c == CauseCode::TlsHostnameMismatch
+    }) {
+        // The probe trusts the chain but containerd's pull does not.
+        let (summary, remedies) = if trust.with_ca_files.is_none()
+            && trust.system == Verdict::Trusted
+        {
+            (
+                format!(
+                    "the system trust store accepts {host}'s certificate, but containerd's pull does not: containerd reads the system store only when it starts"
+                ),
+                vec![remedy(
+                    "restart containerd so it loads the updated system trust store",
+                    Some("ctrdiag restart-containerd".into()),
+                )],
+            )
+        } else {
+            (
+                format!(
+                    "the CA configured for {host} accepts its certificate, but containerd's pull does not: containerd is not reading that configuration"
+                ),
+                vec![remedy(
+                    "check config_path and the hosts directory name (`host:port`); `ctrdiag status` lists config findings",
+                    Some(format!(
+                        "ctrdiag fix {target} --ca /path/to/ca.crt --dry-run"
+                    )),
+                )],
+            )
+        };
+        out.push(Finding {
+            cause: pull_cause.unwrap_or(CauseCode::Unknown),
+            severity: Severity::Error,
+            summary,
+            evidence,
+            remedies,
+        });
+    }
+    if facts.pull == Some(PullResult::Ok) && verdict_cause(effective).is_some() {
+        out.retain(|f| f.severity != Severity::Error || f.cause == CauseCode::Unknown);
+        out.push(Finding {
+            cause: CauseCode::TlsUnknownAuthority,
+            severity: Severity::Warning,
+            summary: format!(
+                "pulls from {host} work only because certificate verification is skipped"
+            ),
+            evidence: facts
+                .hosts_toml
+                .iter()
+                .map(|t| ev("hosts.toml", t.clone()))
+                .collect(),
+            remedies: vec![remedy(
+                "trust the CA instead of skipping verification",
+                Some(format!("ctrdiag fix {target} --ca /path/to/ca.crt")),
+            )],
+        });
+    }
+    out
+}
