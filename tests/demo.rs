@@ -29,27 +29,42 @@ fn say(text: &str) {
 #[tokio::main]
 async fn main() {
     say(
-        "ctrdiag demo: containerd 2.1.9 (a lab instance), a registry whose TLS certificate\nis signed by a private CA, and ctrdiagd talking to that containerd.",
+        "ctrdiag demo: containerd 2.1.9 (a lab instance), a registry whose TLS certificate\nis signed by a private CA, and ctrdiagd talking to that containerd through a\nstand-in systemd on a private D-Bus (systemd itself cannot run here).",
     );
     let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
     let ctr = LabContainerd::start(Version::V2_1).await;
-    let daemon = Daemon::start(&ctr).await;
+    let bus = lab::systemd::Bus::start();
+    let daemon = Daemon::start_with(&ctr, &format!("dbus_address = \"{}\"\n", bus.address)).await;
+    let _systemd = lab::systemd::FakeSystemd::serve(&bus, ctr).await;
     let image = registry.image_ref();
+    let ca = registry
+        .tls
+        .as_ref()
+        .expect("TLS registry")
+        .ca_path
+        .display()
+        .to_string();
 
     show(&daemon, &["status"]).await;
     say("The kubelet's pull fails; ctrdiag pulls through CRI exactly as the kubelet does:");
     let failed = show(&daemon, &["pull", &image]).await;
     assert_eq!(failed, 1, "the pull must fail before the CA is trusted");
 
-    say(&format!(
-        "The right fix is not skip-verify in config.toml (containerd 2.x ignores that table):\nit is the CA in {}/{}/hosts.toml, which containerd reads without a restart.",
-        ctr.certs_d.display(),
-        registry.host
-    ));
-    ctr.trust_registry_ca(&registry);
-    let ok = show(&daemon, &["pull", &image]).await;
-    assert_eq!(ok, 0, "the pull must work once the CA is trusted");
-    show(&daemon, &["-o", "json", "pull", "--keep", &image]).await;
-    show(&daemon, &["images"]).await;
+    say("Why? diagnose probes the registry, reads containerd's config and test-pulls:");
+    show(&daemon, &["diagnose", &image]).await;
+
+    say(
+        "The runbook would edit config.toml to skip verification, which containerd 2.x\nignores. The real fix is the CA in hosts.toml; first the plan, changing nothing:",
+    );
+    show(&daemon, &["fix", &image, "--ca", &ca, "--dry-run"]).await;
+    say("Then the fix itself, proven by a real pull through CRI:");
+    let fixed = show(&daemon, &["fix", &image, "--ca", &ca]).await;
+    assert_eq!(fixed, 0, "the fix must hold");
+    show(&daemon, &["pull", &image]).await;
+    show(&daemon, &["changes"]).await;
+
+    say("Every change can be undone; the rollback is itself a recorded change:");
+    show(&daemon, &["rollback"]).await;
+    show(&daemon, &["changes"]).await;
     say("Done. Everything above ran against real processes, which stop now.");
 }

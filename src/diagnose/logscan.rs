@@ -28,15 +28,25 @@ const MARKERS: [&[u8]; 4] = [
 /// known cause or is a failed PullImage (so an unknown pull failure is not dropped).
 pub fn scan(log: &[u8], mut found: impl FnMut(LogFinding)) {
     let finders: Vec<memmem::Finder<'_>> = MARKERS.iter().map(memmem::Finder::new).collect();
+    // The next occurrence of each marker at or after `pos` (None: no more). Each
+    // finder searches again only once `pos` has passed its last hit, so the whole scan
+    // reads the log a bounded number of times, however rare a marker is.
+    let mut next: Vec<Option<usize>> = finders.iter().map(|f| f.find(log)).collect();
     let mut pos = 0;
     let mut line_no = 1;
     let mut counted_to = 0;
     while pos < log.len() {
+        for (slot, f) in next.iter_mut().zip(&finders) {
+            if let Some(at) = *slot
+                && at < pos
+            {
+                *slot = f.find(&log[pos..]).map(|i| pos + i);
+            }
+        }
         // The nearest marker of any kind from `pos`.
-        let Some(hit) = finders.iter().filter_map(|f| f.find(&log[pos..])).min() else {
+        let Some(at) = next.iter().flatten().copied().min() else {
             break;
         };
-        let at = pos + hit;
         let start = memchr::memrchr(b'\n', &log[..at]).map_or(0, |i| i + 1);
         let end = memchr::memchr(b'\n', &log[at..]).map_or(log.len(), |i| at + i);
         line_no += memchr::memchr_iter(b'\n', &log[counted_to..start]).count();
