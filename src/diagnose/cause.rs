@@ -51,6 +51,8 @@ causes! {
     ContainerdUnreachable => "containerd_unreachable",
     ConfigIgnored => "config_ignored",
     ConfigConflict => "config_conflict",
+    // Added after DESIGN.md's list: deprecated settings that still work.
+    ConfigDeprecated => "config_deprecated",
     Unknown => "unknown",
 }
 
@@ -89,7 +91,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_match_design_md() {
-        assert_eq!(CauseCode::ALL.len(), 21);
+        assert_eq!(CauseCode::ALL.len(), 22);
         for c in CauseCode::ALL {
             assert_eq!(c.as_str().parse::<CauseCode>(), Ok(*c));
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{c}\""));

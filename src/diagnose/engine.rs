@@ -134,10 +134,11 @@ fn containerd_finding(cause: CauseCode, message: &str) -> Finding {
 }
 
 fn config_finding(f: &ConfigFinding) -> Finding {
+    // Config findings without a code of their own are deprecations that still work.
     let cause = f
         .cause_code()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(CauseCode::Unknown);
+        .unwrap_or(CauseCode::ConfigDeprecated);
     let severity = match f {
         ConfigFinding::DeprecatedLegacyRegistry { .. } | ConfigFinding::ConfigVersion1 => {
             Severity::Warning

@@ -167,14 +167,22 @@ fn problem_of(e: &ContainerdError) -> (CauseCode, String) {
 }
 
 /// The CA files containerd would use for `host` (hosts.toml `ca` of the directory it
-/// reads), and that hosts.toml's text.
+/// reads; on 1.x without config_path, the legacy `configs.<host>.tls.ca_file`), and
+/// that hosts.toml's text.
 fn containerd_cas_for(
     facts: &crate::ctrconfig::NodeFacts,
     host: &RegistryHost,
     version: &crate::ctrconfig::ContainerdVersion,
 ) -> (Vec<String>, Option<String>) {
-    let Some(cp) = &facts.config.facts().config_path else {
-        return (Vec::new(), None);
+    let cf = facts.config.facts();
+    let Some(cp) = &cf.config_path else {
+        let legacy = cf
+            .legacy_tls
+            .iter()
+            .filter(|t| version.honours_legacy_tls() && t.host == host.to_string())
+            .filter_map(|t| t.ca_file.clone())
+            .collect();
+        return (legacy, None);
     };
     for root in cp.roots() {
         let Some(dir) = effective_hosts_dir(host, version, &facts.dir_names(root)) else {
