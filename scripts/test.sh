@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The project's test command: installs what a fresh Debian 12 machine lacks, then
-# checks formatting and lints, and runs every test (unit, and integration against
-# real containerd 1.6/1.7/2.1, docker-registry and dbus-daemon). Needs root: the lab
-# adds its registry name to /etc/hosts and runs containerd.
+# checks formatting and lints, runs every test (unit, and integration against real
+# containerd 1.6/1.7/2.1, docker-registry and dbus-daemon; the crash-injection tests
+# need --features failpoints), smoke-runs the benchmarks, and fuzzes each fuzz target
+# for a bounded time. Needs root: the lab adds its registry name to /etc/hosts and
+# runs containerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features failpoints -- -D warnings
 cargo test --locked --features failpoints
+# The benchmarks in smoke mode: small inputs, correctness checks, no timing claims.
+cargo test --locked --benches
+bash scripts/fuzz.sh
