@@ -275,15 +275,24 @@ async fn a_legacy_ca_file_on_1_7_is_the_ca_the_probe_checks_with() {
         Version::V1_7,
         LabConfig {
             config_path: false,
-            extra: format!("[{table}.configs.\"{}\".tls]\n  ca_file = \"{ca}\"\n", registry.host),
+            extra: format!(
+                "[{table}.configs.\"{}\".tls]\n  ca_file = \"{ca}\"\n",
+                registry.host
+            ),
             ..Default::default()
         },
     )
     .await;
     let daemon = Daemon::start(&ctr).await;
     let d = diagnose(&daemon, &registry.image_ref(), 0).await;
-    assert_eq!(d["pull"]["ok"], true, "1.7 honours the legacy table without config_path: {d:#}");
-    assert_eq!(d["probe"]["trust"]["with_ca_files"]["verdict"], "trusted", "{d:#}");
+    assert_eq!(
+        d["pull"]["ok"], true,
+        "1.7 honours the legacy table without config_path: {d:#}"
+    );
+    assert_eq!(
+        d["probe"]["trust"]["with_ca_files"]["verdict"], "trusted",
+        "{d:#}"
+    );
     // Working, but deprecated: advice, not an error.
     let f = finding(&d, "config_deprecated");
     assert_eq!(f["severity"], "warning", "{f:#}");

@@ -401,3 +401,83 @@ async fn a_wrong_ca_is_undone_and_bad_requests_are_refused() {
         .await;
     assert_eq!(out.code, 3, "{out:?}");
 }
+
+/// ctrdiagd is killed with SIGKILL in the middle of a fix (after config.toml is written,
+/// before the restart); the next start undoes the change, so the node is as it was.
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs --features failpoints (scripts/test.sh sets it)"
+)]
+async fn a_daemon_killed_mid_fix_undoes_it_at_the_next_start() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let ctr = LabContainerd::start_with(
+        Version::V1_7,
+        LabConfig {
+            config_path: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let bus = Bus::start();
+    // Steps: CA file, hosts.toml, config.toml, restart. Die once config.toml is written.
+    let mut daemon = Daemon::start_with_env(
+        &ctr,
+        &format!("dbus_address = \"{}\"\n", bus.address),
+        &[("CTRDIAG_FAILPOINT", "done:2")],
+    )
+    .await;
+    let (config_file, certs_d) = (ctr.config_file.clone(), ctr.certs_d.clone());
+    let fake = FakeSystemd::serve(&bus, ctr).await;
+    let original = std::fs::read_to_string(&config_file).unwrap();
+    let ca = registry.tls.as_ref().unwrap().ca_path.display().to_string();
+
+    let fix = daemon
+        .cli(&["fix", &registry.image_ref(), "--ca", &ca])
+        .await;
+    assert_ne!(fix.code, 0, "{fix:?}");
+    let status = daemon.wait_exit().expect("the daemon exited");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed by the failpoint: {status:?}"
+    );
+    let on_disk = std::fs::read_to_string(&config_file).unwrap();
+    assert_ne!(
+        on_disk, original,
+        "config.toml was written before the crash"
+    );
+    toml::from_str::<toml::Table>(&on_disk).expect("a whole config.toml");
+
+    daemon.restart().await;
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        original,
+        "undone at start"
+    );
+    assert!(
+        files_under(&certs_d).is_empty(),
+        "{:?}",
+        files_under(&certs_d)
+    );
+    let changes = daemon.cli(&["-o", "json", "changes"]).await.json();
+    assert_eq!(changes["changes"][0]["state"], "rolled_back", "{changes:#}");
+    assert!(
+        changes["changes"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted")
+    );
+    assert_eq!(
+        fake.restarts.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "containerd never restarted"
+    );
+    // And the fix works when tried again.
+    let again = daemon
+        .cli(&["fix", &registry.image_ref(), "--ca", &ca])
+        .await;
+    assert_eq!(again.code, 0, "{again:?}\n{}", daemon.log());
+}

@@ -56,16 +56,31 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra lines for the settings file.
     pub async fn start_with(ctr: &LabContainerd, extra_settings: &str) -> Daemon {
-        Self::launch(ctr, extra_settings, false).await
+        Self::launch(ctr, extra_settings, false, &[]).await
+    }
+
+    /// Like [`Daemon::start_with`], with extra environment variables for the daemon
+    /// (e.g. `CTRDIAG_FAILPOINT` for crash injection).
+    pub async fn start_with_env(
+        ctr: &LabContainerd,
+        extra_settings: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        Self::launch(ctr, extra_settings, false, env).await
     }
 
     /// Starts ctrdiagd the way `ctrdiagd.socket` does: the test binds the socket and
     /// passes it as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the daemon's pid.
     pub async fn start_socket_activated(ctr: &LabContainerd) -> Daemon {
-        Self::launch(ctr, "", true).await
+        Self::launch(ctr, "", true, &[]).await
     }
 
-    async fn launch(ctr: &LabContainerd, extra_settings: &str, activated: bool) -> Daemon {
+    async fn launch(
+        ctr: &LabContainerd,
+        extra_settings: &str,
+        activated: bool,
+        extra_env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = scratch_dir("ctrdiagd-");
         // Unprivileged test callers must be able to reach the socket's directory.
         std::fs::set_permissions(
@@ -92,7 +107,7 @@ impl Daemon {
         // The socket passed to an activated daemon; the parent's copy is closed once the
         // child has it, as systemd's is not (systemd keeps it: so does the file).
         let mut passed = None;
-        let mut cmd = if activated {
+        let cmd = if activated {
             std::fs::create_dir_all(socket.parent().expect("socket dir")).expect("mkdir run");
             let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
             let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
@@ -124,11 +139,7 @@ impl Daemon {
         } else {
             Command::new(DAEMON)
         };
-        cmd.arg("--config")
-            .arg(&settings_file)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env("CTRDIAG_LOG", "info,ctrdiag=debug");
-        let process = ChildGuard::spawn("ctrdiagd", cmd, &dir.path().join("ctrdiagd.log"));
+        let process = spawn_daemon(cmd, &settings_file, dir.path(), extra_env);
         drop(passed);
         let mut daemon = Daemon {
             socket,
@@ -137,12 +148,36 @@ impl Daemon {
             notify,
             dir,
         };
-        let ready = daemon.next_notification(Duration::from_secs(30)).await;
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    async fn wait_ready(&mut self) {
+        let ready = self.next_notification(Duration::from_secs(30)).await;
         assert!(
             ready.lines().any(|l| l == "READY=1"),
             "first notification: {ready:?}"
         );
-        daemon
+    }
+
+    /// Starts ctrdiagd again on the same settings and state (after a crash, say),
+    /// without the environment of the first start; its earlier log is kept aside.
+    pub async fn restart(&mut self) {
+        self.process.kill();
+        let old = self.dir.path().join("ctrdiagd.log");
+        let _ = std::fs::rename(&old, self.dir.path().join("ctrdiagd.previous.log"));
+        self.process = spawn_daemon(
+            Command::new(DAEMON),
+            &self.settings_file,
+            self.dir.path(),
+            &[],
+        );
+        self.wait_ready().await;
+    }
+
+    /// Waits for the daemon process to exit and returns how it ended.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.wait()
     }
 
     /// The next sd_notify datagram the daemon sent.
@@ -212,6 +247,17 @@ impl Daemon {
         cmd.env_remove("CTRDIAG_SOCKET");
         cmd
     }
+}
+
+/// Starts `cmd` (ctrdiagd, possibly through a socket-activation shell) with the lab's
+/// settings file, notify socket and log level.
+fn spawn_daemon(mut cmd: Command, settings: &Path, dir: &Path, env: &[(&str, &str)]) -> ChildGuard {
+    cmd.arg("--config")
+        .arg(settings)
+        .env("NOTIFY_SOCKET", dir.join("notify.sock"))
+        .env("CTRDIAG_LOG", "info,ctrdiag=debug")
+        .envs(env.iter().copied());
+    ChildGuard::spawn("ctrdiagd", cmd, &dir.join("ctrdiagd.log"))
 }
 
 async fn run(cmd: Command) -> CliRun {

@@ -71,6 +71,11 @@ impl ChildGuard {
         }
     }
 
+    /// Waits for the process to exit by itself and returns its status.
+    pub fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.take()?.wait().ok()
+    }
+
     /// Kills (SIGKILL) and reaps the process; idempotent.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
