@@ -14,6 +14,7 @@ pub mod containerd;
 pub mod ctrconfig;
 pub mod diagnose;
 pub mod fix;
+pub mod metrics;
 pub mod nodefiles;
 pub mod plan;
 pub mod registry;

@@ -45,6 +45,7 @@ struct SettingsFile {
     pull_timeout_secs: Option<u64>,
     containerd_unit: Option<String>,
     dbus_address: Option<String>,
+    metrics_address: Option<String>,
 }
 
 /// Validated settings.
@@ -70,6 +71,8 @@ pub struct Settings {
     pub containerd_unit: String,
     /// D-Bus address of systemd's bus; `None` is the system bus (`dbus_address`).
     pub dbus_address: Option<String>,
+    /// Where Prometheus metrics are served (`metrics_address`); `None`: not served.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -85,6 +88,7 @@ impl Default for Settings {
             pull_timeout: crate::containerd::DEFAULT_PULL_TIMEOUT,
             containerd_unit: "containerd.service".into(),
             dbus_address: None,
+            metrics_address: None,
         }
     }
 }
@@ -146,6 +150,15 @@ impl Settings {
                 "must be a D-Bus address such as `unix:path=/run/dbus/system_bus_socket`; leave it out for the system bus".into(),
             ));
         }
+        let metrics_address = match file.metrics_address {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| {
+                invalid(
+                    "metrics_address",
+                    format!("must be an address and port such as `127.0.0.1:9420`, not {a:?}"),
+                )
+            })?),
+        };
         let socket_group = file.socket_group.unwrap_or(d.socket_group);
         if socket_group.is_empty() {
             return Err(invalid("socket_group", "must name a group".into()));
@@ -169,6 +182,7 @@ impl Settings {
             pull_timeout,
             containerd_unit,
             dbus_address: file.dbus_address,
+            metrics_address,
         })
     }
 }
@@ -219,6 +233,13 @@ mod tests {
         assert!(parse("pull_timeout_secs = 0").is_err());
         assert!(parse("containerd_unit = \"../x\"").is_err());
         assert!(parse("dbus_address = \"\"").is_err());
+        assert!(parse("metrics_address = \"localhost\"").is_err());
+        assert_eq!(
+            parse("metrics_address = \"127.0.0.1:9420\"")
+                .unwrap()
+                .metrics_address,
+            Some("127.0.0.1:9420".parse().unwrap())
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub enum DaemonError {
     Socket(#[from] SocketError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("cannot serve metrics on {addr}: {source}; choose another `metrics_address`")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -61,12 +66,41 @@ pub async fn run(
             tracing::error!(error = %e, "could not undo an interrupted change; inspect it with `ctrdiag changes`")
         }
     }
+    let metrics = crate::metrics::Metrics::new();
+    let metrics_task = match settings.metrics_address {
+        None => None,
+        Some(addr) => {
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
+            tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+            let client = probe.clone();
+            let gauges = move || {
+                let client = client.clone();
+                async move {
+                    let (up, cri) = tokio::join!(client.version(), client.runtime_status());
+                    crate::metrics::Gauges {
+                        containerd_up: up.is_ok(),
+                        cri_ready: cri.map(|s| s.runtime_ready).unwrap_or(false),
+                    }
+                }
+            };
+            Some(tokio::spawn(crate::metrics::serve(
+                tcp,
+                metrics.clone(),
+                gauges,
+            )))
+        }
+    };
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
-    let service = DiagnosticsService::new(settings);
+    let service = DiagnosticsService::new(settings, metrics);
     let expiry = service.spawn_expiry_task();
     let result = serve(listener, service, shutdown).await;
     expiry.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopped");
     Ok(result?)

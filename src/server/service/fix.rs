@@ -108,6 +108,7 @@ impl DiagnosticsService {
         let executor = self.executor.clone();
         let lock = Arc::clone(&self.apply_lock);
         let expiry = Arc::clone(&self.expiry_changed);
+        let metrics = Arc::clone(&self.metrics);
         tokio::spawn(async move {
             let _applying = lock.lock().await;
             let (ptx, mut prx) = mpsc::unbounded_channel();
@@ -139,6 +140,13 @@ impl DiagnosticsService {
             };
             let outcome = executor.apply_reporting(&plan, &Some(ptx)).await;
             let _ = forward.await;
+            if let Ok(o) = &outcome {
+                let label = match o {
+                    ApplyOutcome::Applied { .. } => "applied",
+                    ApplyOutcome::RolledBack { .. } => "rolled_back",
+                };
+                metrics.inc("ctrdiag_changes_total", &[("outcome", label)]);
+            }
             let result = match outcome {
                 Ok(o) => fix_result(&plan, o, ttl, &executor, &expiry),
                 Err(e) => Err(Status::from(ServiceError::from(e))),

@@ -30,10 +30,11 @@ pub struct DiagnosticsService {
     apply_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Woken when a change gets a time to live, so the expiry task re-plans its wait.
     expiry_changed: std::sync::Arc<tokio::sync::Notify>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl DiagnosticsService {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         let containerd =
             ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone())
                 .with_pull_timeout(settings.pull_timeout);
@@ -44,6 +45,7 @@ impl DiagnosticsService {
             settings,
             apply_lock: Default::default(),
             expiry_changed: Default::default(),
+            metrics,
         }
     }
 
@@ -305,6 +307,13 @@ impl Diagnostics for DiagnosticsService {
             cri.remove_image(&image).await.map_err(ServiceError::from)?;
             resp.removed_after = true;
         }
+        self.metrics.inc(
+            "ctrdiag_test_pulls_total",
+            &[
+                ("result", if resp.ok { "ok" } else { "failed" }),
+                ("cause", &resp.cause),
+            ],
+        );
         tracing::info!(
             image,
             ok = resp.ok,
@@ -337,7 +346,12 @@ impl Diagnostics for DiagnosticsService {
         req: Request<pb::DiagnoseRequest>,
     ) -> Result<Response<pb::DiagnoseResponse>, Status> {
         self.authorize(&req, "Diagnose", Access::Read)?;
-        Ok(Response::new(self.run_diagnosis(req.into_inner()).await?))
+        let resp = self.run_diagnosis(req.into_inner()).await?;
+        self.metrics.inc(
+            "ctrdiag_diagnoses_total",
+            &[("healthy", if resp.healthy { "true" } else { "false" })],
+        );
+        Ok(Response::new(resp))
     }
 
     type FixStream = fix::FixStream;
