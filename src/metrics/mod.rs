@@ -17,10 +17,13 @@ use tokio::net::TcpListener;
 const MAX_REQUEST: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A counter's name and its label pairs, sorted by label name.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+
 /// Counters with sorted label sets, so the exposition is stable.
 #[derive(Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, Vec<(&'static str, String)>), u64>>,
+    counters: Mutex<BTreeMap<SeriesKey, u64>>,
 }
 
 /// What the exposition needs to know at scrape time (gauges).
