@@ -297,3 +297,32 @@ async fn a_legacy_ca_file_on_1_7_is_the_ca_the_probe_checks_with() {
     let f = finding(&d, "config_deprecated");
     assert_eq!(f["severity"], "warning", "{f:#}");
 }
+
+/// The CA is in the trust store ctrdiagd sees (SSL_CERT_FILE, as after
+/// update-ca-certificates) but containerd, started before, still fails: that
+/// disagreement is a finding, and the remedy is a restart.
+#[tokio::test]
+async fn a_ca_added_to_the_system_store_after_containerd_started_is_explained() {
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let ctr = LabContainerd::start(Version::V2_1).await;
+    let ca = registry.tls.as_ref().unwrap().ca_path.display().to_string();
+    let daemon = Daemon::start_with_env(&ctr, "", &[("SSL_CERT_FILE", ca.as_str())]).await;
+    let d = diagnose(&daemon, &registry.image_ref(), 1).await;
+    assert_eq!(d["probe"]["trust"]["system"]["verdict"], "trusted", "{d:#}");
+    let disagreement = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["summary"]
+                .as_str()
+                .unwrap()
+                .contains("only when it starts")
+        })
+        .unwrap_or_else(|| panic!("no disagreement finding: {d:#}"));
+    assert_eq!(disagreement["cause"], "tls_unknown_authority");
+    assert_eq!(
+        disagreement["remedies"][0]["command"],
+        "ctrdiag restart-containerd"
+    );
+}

@@ -86,7 +86,8 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
         _ => None,
     };
     if let Some(probe) = facts.probe {
-        for f in probe_findings(probe, facts, &target, pull_cause) {
+        let (observations, disagreements) = probe_findings(probe, facts, &target, pull_cause);
+        for f in observations {
             // The probe explaining the pull's own failure: its chain is more evidence
             // for that finding, not a second one.
             match out
@@ -97,6 +98,7 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
                 None => out.push(f),
             }
         }
+        out.extend(disagreements);
     }
     // One finding per cause: the pull's own wording comes first and carries the most.
     let mut seen = Vec::new();
@@ -419,12 +421,14 @@ fn chain_evidence(probe: &ProbeReport) -> Vec<Evidence> {
         .collect()
 }
 
+/// What the probe observed, and where it disagrees with containerd's pull (kept as
+/// findings of their own: the disagreement is the news).
 fn probe_findings(
     probe: &ProbeReport,
     facts: &Facts<'_>,
     target: &str,
     pull_cause: Option<CauseCode>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, Vec<Finding>) {
     let host = &facts.host;
     let mut out = Vec::new();
     for fact in &probe.facts {
@@ -484,8 +488,9 @@ fn probe_findings(
             remedies,
         });
     }
+    let mut disagreements = Vec::new();
     let Some(trust) = &probe.trust else {
-        return out;
+        return (out, disagreements);
     };
     // containerd's view: system roots plus the hosts.toml CA, if one is configured.
     let effective = trust.with_ca_files.as_ref().unwrap_or(&trust.system);
@@ -544,7 +549,7 @@ fn probe_findings(
                 )],
             )
         };
-        out.push(Finding {
+        disagreements.push(Finding {
             cause: pull_cause.unwrap_or(CauseCode::Unknown),
             severity: Severity::Error,
             summary,
@@ -571,5 +576,5 @@ fn probe_findings(
             )],
         });
     }
-    out
+    (out, disagreements)
 }
