@@ -58,6 +58,8 @@ pub enum FixError {
         "a fix is proven by a real pull: give an image on {host} to pull (e.g. `{host}/app:tag`)"
     )]
     NeedsVerifyImage { host: RegistryHost },
+    #[error("registry settings also come from imported file(s) {}: containerd merges them with config.toml, and ctrdiag will not edit around them; move those settings into config.toml (or drop them), then run the fix again", .files.join(", "))]
+    ImportedRegistrySettings { files: Vec<String> },
 }
 
 /// Why a fix target is neither a registry host nor an image reference.
@@ -130,6 +132,11 @@ pub fn plan_fix(
     unit: &str,
 ) -> Result<Plan, FixError> {
     let facts = &files.facts;
+    if !files.imported_registry.is_empty() {
+        return Err(FixError::ImportedRegistrySettings {
+            files: files.imported_registry.clone(),
+        });
+    }
     let options = PlanOptions {
         legacy: spec.legacy,
         certs_dir: certs_dir.to_string(),
@@ -248,6 +255,8 @@ mod tests {
                 hosts_dirs: Vec::new(),
             },
             config_exists: exists,
+            imported: Vec::new(),
+            imported_registry: Vec::new(),
         }
     }
 

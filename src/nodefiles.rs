@@ -35,6 +35,12 @@ pub enum NodeFilesError {
 pub struct NodeFiles {
     pub facts: NodeFacts,
     pub config_exists: bool,
+    /// Files pulled in by `imports` (globs expanded), in order.
+    pub imported: Vec<String>,
+    /// Those of them that set CRI registry settings (`config_path`, `configs`,
+    /// `mirrors`, `auths`): containerd merges them with config.toml, so an edit of
+    /// config.toml alone could contradict them.
+    pub imported_registry: Vec<String>,
 }
 
 /// Reads config.toml at `config_file` and the hosts directories it points at. For a
@@ -58,6 +64,20 @@ pub fn read(
             hosts_dirs.extend(read_hosts_root(Path::new(root))?);
         }
     }
+    let imported = expand_imports(config_file, &config.facts().imports)?;
+    let mut imported_registry = Vec::new();
+    for path in &imported {
+        let Some(text) = read_text(Path::new(path))? else {
+            continue;
+        };
+        let sets_registry = ConfigToml::parse(&text)
+            .map(|c| c.facts().config_path.is_some() || c.facts().has_legacy_registry())
+            // A file containerd cannot parse either: report it rather than guess.
+            .unwrap_or(true);
+        if sets_registry {
+            imported_registry.push(path.clone());
+        }
+    }
     Ok(NodeFiles {
         facts: NodeFacts {
             config_file: config_file.display().to_string(),
@@ -65,7 +85,51 @@ pub fn read(
             hosts_dirs,
         },
         config_exists,
+        imported,
+        imported_registry,
     })
+}
+
+/// The files `imports` names: paths relative to config.toml's directory are resolved
+/// against it, and a `*` in the file name matches like containerd's glob (sorted).
+fn expand_imports(config_file: &Path, imports: &[String]) -> Result<Vec<String>, NodeFilesError> {
+    let base = config_file.parent().unwrap_or(Path::new("/"));
+    let mut out = Vec::new();
+    for pattern in imports {
+        let path = base.join(pattern);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.contains('*') {
+            out.push(path.display().to_string());
+            continue;
+        }
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
+        let mut matched: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| {
+                    n.starts_with(prefix)
+                        && n.ends_with(suffix)
+                        && n.len() >= prefix.len() + suffix.len()
+                })
+                .map(|n| dir.join(n).display().to_string())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(NodeFilesError::List {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        matched.sort();
+        out.extend(matched);
+    }
+    Ok(out)
 }
 
 /// The smallest config containerd of this version reads as its own format.

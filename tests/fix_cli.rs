@@ -481,3 +481,48 @@ async fn a_daemon_killed_mid_fix_undoes_it_at_the_next_start() {
         .await;
     assert_eq!(again.code, 0, "{again:?}\n{}", daemon.log());
 }
+
+/// Registry settings in a file pulled in by `imports`: containerd merges it, so adding
+/// config_path to config.toml could break CRI; the fix refuses and names the file.
+#[tokio::test]
+async fn registry_settings_in_an_imported_file_are_not_edited_around() {
+    let conf_d = lab::scratch_dir("conf-d-");
+    std::fs::write(
+        conf_d.path().join("10-registry.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"old.ctrdiag.test:5000\".tls]\n  insecure_skip_verify = true\n",
+    )
+    .unwrap();
+    let imports = format!("imports = [\"{}/*.toml\"]\n", conf_d.path().display());
+    let node = node(
+        Version::V1_7,
+        LabConfig {
+            config_path: false,
+            top_level: imports,
+            ..Default::default()
+        },
+    )
+    .await;
+    let imported = conf_d.path().join("10-registry.toml").display().to_string();
+    let status = node.daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(
+        status["config"]["imports"][0],
+        imported.as_str(),
+        "{status:#}"
+    );
+    assert_eq!(
+        status["config"]["imports_with_registry_settings"][0],
+        imported.as_str()
+    );
+
+    let original = std::fs::read(&node.config_file).unwrap();
+    let fix = node
+        .fix(&["--ca", &node.ca_file.display().to_string()])
+        .await;
+    assert_eq!(fix.code, 1, "{fix:?}");
+    assert!(
+        fix.stderr.contains(&imported),
+        "the message names the file: {fix:?}"
+    );
+    assert_eq!(std::fs::read(&node.config_file).unwrap(), original);
+    assert!(node.cri_ready().await);
+}

@@ -74,6 +74,8 @@ pub fn config_status(
                 (false, false) => "none",
             }
             .to_string();
+            out.imports = files.imported.clone();
+            out.imports_with_registry_settings = files.imported_registry.clone();
             out.findings = findings
                 .iter()
                 .map(|x| pb::ConfigFinding {

@@ -131,7 +131,9 @@ fn fix_code(err: &FixError) -> Code {
     match err {
         FixError::Plan(p) => plan_code(p),
         FixError::BadCa(_) | FixError::NeedsVerifyImage { .. } => Code::InvalidArgument,
-        FixError::NothingToRemove { .. } => Code::FailedPrecondition,
+        FixError::NothingToRemove { .. } | FixError::ImportedRegistrySettings { .. } => {
+            Code::FailedPrecondition
+        }
     }
 }
 

@@ -69,6 +69,8 @@ pub struct LabConfig {
     pub wait_for_cri: bool,
     /// Write a `version = 2` file even for containerd 2.x (a node upgraded from 1.x).
     pub version_2_file: bool,
+    /// Top-level keys (before any table), e.g. `imports = [...]`.
+    pub top_level: String,
 }
 
 impl Default for LabConfig {
@@ -78,6 +80,7 @@ impl Default for LabConfig {
             extra: String::new(),
             wait_for_cri: true,
             version_2_file: false,
+            top_level: String::new(),
         }
     }
 }
@@ -231,8 +234,9 @@ fn config_toml(version: Version, dir: &Path, config: &LabConfig) -> String {
     let d = dir.display();
     let v3 = version.is_2x() && !config.version_2_file;
     let mut toml = format!(
-        "version = {}\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
-        if v3 { 3 } else { 2 }
+        "version = {}\n{}root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
+        if v3 { 3 } else { 2 },
+        config.top_level
     );
     if version != Version::V1_6 {
         toml += "[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n\n";

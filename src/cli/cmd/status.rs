@@ -36,6 +36,8 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "registry_mechanism": cfg.registry_mechanism,
                 "config_path": cfg.config_path,
                 "error": cfg.error,
+                "imports": cfg.imports,
+                "imports_with_registry_settings": cfg.imports_with_registry_settings,
                 "findings": cfg.findings.iter().map(|f| json!({"cause": f.cause, "message": f.message})).collect::<Vec<_>>(),
             },
             "unit": super::unit_json(&unit),
@@ -83,6 +85,14 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             ]);
             for p in &c.cri_problems {
                 rows.push(vec!["CRI condition".into(), p.clone()]);
+            }
+            for i in &cfg.imports {
+                let note = if cfg.imports_with_registry_settings.contains(i) {
+                    " (sets registry settings)"
+                } else {
+                    ""
+                };
+                rows.push(vec!["config import".into(), format!("{i}{note}")]);
             }
             for f in &cfg.findings {
                 let cause = if f.cause.is_empty() {
