@@ -11,6 +11,13 @@ targets=(registry_host image_reference classify config_toml)
 cargo fuzz build --fuzz-dir .
 for t in "${targets[@]}"; do
     echo "fuzz: $t for ${seconds}s"
-    cargo fuzz run --fuzz-dir . "$t" -- -max_total_time="$seconds" -print_final_stats=0 2>&1 | tail -n 3
+    log="$(mktemp)"
+    if ! cargo fuzz run --fuzz-dir . "$t" -- -max_total_time="$seconds" >"$log" 2>&1; then
+        grep -v "^ *at \|^ *[0-9]*: " "$log" | tail -n 40
+        echo "fuzz: $t FAILED (artifacts under fuzz/artifacts/$t)"
+        exit 1
+    fi
+    tail -n 1 "$log"
+    rm -f "$log"
 done
 echo "fuzz: all targets ran clean"
