@@ -10,7 +10,7 @@ V17="1.7.24~ds1-6+deb13u1"
 V21="2.1.9+ds1-5"
 
 need_apt=()
-for pair in protoc:protobuf-compiler containerd:containerd docker-registry:docker-registry \
+for pair in protoc:protobuf-compiler containerd:containerd docker-registry:docker-registry systemd-analyze:systemd \
             dbus-daemon:dbus htpasswd:apache2-utils; do
     cmd="${pair%%:*}"; pkg="${pair#*:}"
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

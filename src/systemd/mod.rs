@@ -29,6 +29,16 @@ pub enum SystemdError {
     Timeout { unit: String, timeout: Duration },
 }
 
+/// Maps a failed D-Bus call about `unit` to [`SystemdError::Call`].
+fn call_error(action: &'static str, unit: &str) -> impl FnOnce(zbus::Error) -> SystemdError {
+    let unit = unit.to_string();
+    move |source| SystemdError::Call {
+        action,
+        unit,
+        source,
+    }
+}
+
 /// A unit's state as `systemctl status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnitState {
@@ -62,14 +72,7 @@ impl Systemd {
     /// Restarts `unit` (`RestartUnit(unit, "replace")`) and waits for its job's
     /// `JobRemoved` signal. Subscribes before calling, so a fast job cannot be missed.
     pub async fn restart_unit(&self, unit: &str, timeout: Duration) -> Result<(), SystemdError> {
-        let call_err = |action| {
-            let unit = unit.to_string();
-            move |source| SystemdError::Call {
-                action,
-                unit,
-                source,
-            }
-        };
+        let call_err = |action| call_error(action, unit);
         let manager = ManagerProxy::new(&self.conn)
             .await
             .map_err(call_err("reach the manager for"))?;
@@ -115,14 +118,7 @@ impl Systemd {
     /// The unit's ActiveState and SubState, and for services NRestarts and
     /// ExecMainStatus, read fresh (no property cache: states change under us).
     pub async fn unit_state(&self, unit: &str) -> Result<UnitState, SystemdError> {
-        let err = |action| {
-            let unit = unit.to_string();
-            move |source| SystemdError::Call {
-                action,
-                unit,
-                source,
-            }
-        };
+        let err = |action| call_error(action, unit);
         let manager = ManagerProxy::new(&self.conn)
             .await
             .map_err(err("reach the manager for"))?;
