@@ -10,7 +10,7 @@ use crate::ctrconfig::{HostsToml, effective_hosts_dir, findings};
 use crate::diagnose::{CauseCode, Facts, PullResult, diagnose, healthy};
 use crate::fix;
 use crate::registry::host::RegistryHost;
-use crate::registry::probe::{CaFile, Outcome, ProbeOptions, probe};
+use crate::registry::probe::{CaFile, Outcome, ProbeOptions, StepKind, probe};
 
 use super::{DiagnosticsService, ServiceError};
 
@@ -80,10 +80,18 @@ impl DiagnosticsService {
                 Outcome::TimedOut => "timed out",
                 Outcome::Skipped => "skipped",
             };
+            let name = match step.step {
+                StepKind::Dns => "DNS lookup",
+                StepKind::Connect => "TCP connect",
+                StepKind::TlsHandshake => "TLS handshake",
+                StepKind::VerifyChain => "certificate chain",
+                StepKind::HttpsGet => "GET /v2/ over HTTPS",
+                StepKind::HttpGet => "GET /v2/ over HTTP",
+            };
             tried.push(
                 format!(
-                    "{:?}: {outcome} ({:.0} ms) {}",
-                    step.step, step.duration_ms, step.detail
+                    "{name}: {outcome} ({:.0} ms) {}",
+                    step.duration_ms, step.detail
                 )
                 .trim_end()
                 .to_string(),
