@@ -526,3 +526,41 @@ async fn registry_settings_in_an_imported_file_are_not_edited_around() {
     assert_eq!(std::fs::read(&node.config_file).unwrap(), original);
     assert!(node.cri_ready().await);
 }
+
+/// containerd 2.1 after the runbook's edit: the legacy tls table is ignored there (the
+/// pull still fails), and the fix adds config_path + hosts.toml, which works.
+#[tokio::test]
+async fn after_the_runbooks_ignored_edit_on_2_1_the_fix_works() {
+    let table = lab::containerd::cri_registry_table(Version::V2_1);
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let extra = format!(
+        "[{table}.configs.\"{}\".tls]\n  insecure_skip_verify = true\n",
+        registry.host
+    );
+    let ctr = LabContainerd::start_with(
+        Version::V2_1,
+        LabConfig {
+            config_path: false,
+            extra,
+            ..Default::default()
+        },
+    )
+    .await;
+    let bus = Bus::start();
+    let daemon = Daemon::start_with(&ctr, &format!("dbus_address = \"{}\"\n", bus.address)).await;
+    let fake = FakeSystemd::serve(&bus, ctr).await;
+    let image = registry.image_ref();
+    assert_eq!(
+        daemon.cli(&["pull", &image]).await.code,
+        1,
+        "2.x ignores the legacy table"
+    );
+
+    let ca = registry.tls.as_ref().unwrap().ca_path.display().to_string();
+    let fix = daemon
+        .cli(&["-o", "json", "fix", &image, "--ca", &ca])
+        .await;
+    assert_eq!(fix.code, 0, "{fix:?}\n{}", daemon.log());
+    assert_eq!(fake.restarts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(daemon.cli(&["pull", &image]).await.code, 0);
+}
