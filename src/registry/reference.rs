@@ -110,10 +110,13 @@ impl FromStr for ImageRef {
             }
             _ => (DEFAULT_REGISTRY, name.to_string()),
         };
+        // Host names are case-insensitive: compare (and keep) them lowercased, so
+        // `Index.Docker.IO/x` normalises like `index.docker.io/x` (found by fuzzing).
+        let registry = registry.to_ascii_lowercase();
         let registry = if registry == "index.docker.io" {
             DEFAULT_REGISTRY
         } else {
-            registry
+            registry.as_str()
         };
         let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
             format!("library/{repository}")
@@ -225,6 +228,8 @@ mod tests {
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
         assert_eq!(norm("localhost:5000/a/b/c:x"), "localhost:5000/a/b/c:x");
         assert_eq!(norm("team/app"), "docker.io/team/app:latest");
+        assert_eq!(norm("index.docker.Io/2"), "docker.io/library/2:latest");
+        assert_eq!(norm("R.Test:5000/app"), "r.test:5000/app:latest");
         let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(norm(&format!("r.test/app@{d}")), format!("r.test/app@{d}"));
         assert_eq!(
