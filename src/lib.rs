@@ -1,10 +1,22 @@
 //! ctrdiag: diagnose and safely fix containerd image-pull failures.
 //!
 //! # Layout
-//! - [`containerd`]: adapter for containerd's gRPC API and the CRI services on its socket.
-//! - [`registry`]: registry host names and image references.
+//! Pure core (text and facts in, results out; no I/O):
+//! - [`diagnose`]: cause codes, the error classifier, the log scanner, the findings engine.
+//! - [`ctrconfig`]: containerd's config.toml / hosts.toml model, version rules, planner.
+//! - [`fix`]: an operator's fix request to a [`plan::Plan`].
+//! - [`registry`]: host names and image references (pure), and the registry probe (I/O).
+//!
+//! Adapters (I/O, nothing clever):
+//! - [`containerd`]: containerd's gRPC API and the CRI services on its socket.
+//! - [`nodefiles`]: reads containerd's configuration files from the node.
+//! - [`systemd`]: restarts and unit state over D-Bus.
+//! - [`plan`]: the executor that applies plans (journal, atomic writes, backups, undo).
+//!
+//! The daemon and its clients:
 //! - [`api`]: ctrdiag's own gRPC API (generated from `proto/ctrdiag/v1`) and conversions.
-//! - [`server`]: the daemon's gRPC server, socket handling and caller authorization.
+//! - [`server`]: the daemon: socket, caller authorization, the service, shutdown.
+//! - [`metrics`]: Prometheus counters and the `/metrics` endpoint.
 //! - [`settings`]: the daemon's settings file.
 //! - [`cli`]: the `ctrdiag` command line client.
 

@@ -5,7 +5,12 @@ mod convert;
 
 pub use convert::config_status;
 
-#[allow(clippy::all, missing_docs)]
+#[allow(
+    clippy::all,
+    missing_docs,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod v1 {
     tonic::include_proto!("ctrdiag.v1");
 }

@@ -65,7 +65,7 @@ pub enum Command {
     },
     /// Explain why pulls fail: probe the registry, read containerd's config, test-pull.
     Diagnose {
-        /// An image reference, or a registry host[:port].
+        /// An image reference, or a registry `host[:port]`.
         target: String,
         /// Do not test-pull the image (probe and configuration only).
         #[arg(long)]
@@ -95,7 +95,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["ca", "ca_from_server", "insecure_skip_verify", "plain_http", "remove_overrides"])))]
 pub struct FixArgs {
-    /// An image reference (it is pulled to prove the fix) or a registry host[:port].
+    /// An image reference (it is pulled to prove the fix) or a registry `host[:port]`.
     pub target: String,
     /// Trust this CA certificate (PEM): the right fix for a private CA.
     #[arg(long, value_name = "FILE")]
@@ -124,7 +124,7 @@ pub struct FixArgs {
     /// The image to pull to prove the fix, when TARGET is a host.
     #[arg(long, value_name = "IMAGE")]
     pub verify_image: Option<String>,
-    /// Use the legacy configs.<host>.tls table (containerd 1.x without config_path only).
+    /// Use the legacy `configs.<host>.tls` table (containerd 1.x without config_path only).
     #[arg(long)]
     pub legacy: bool,
     /// Show the plan as a list and unified diffs without changing anything.
