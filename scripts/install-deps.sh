@@ -24,6 +24,12 @@ if ((${#need_apt[@]})); then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+# An independent gRPC client for the API tests (Python's grpcio, from PyPI).
+if ! python3 -c "import grpc, grpc_tools" >/dev/null 2>&1; then
+    echo "install-deps: pip install grpcio-tools"
+    python3 -m pip install -q --disable-pip-version-check "grpcio-tools==1.85.1"
+fi
+
 # The mirror the machine already uses, so no host name is hard-coded here.
 mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
 if [[ -z "$mirror" ]]; then
