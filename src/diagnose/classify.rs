@@ -62,9 +62,16 @@ const RULES: &[(&str, CauseCode)] = &[
         "cannot be set when config_path is provided",
         CauseCode::ConfigConflict,
     ),
+    (
+        "failed to load plugin io.containerd.grpc.v1.cri",
+        CauseCode::CriUnavailable,
+    ),
     ("invalid `host` tree", CauseCode::HostsTomlInvalid),
     ("failed to load host config", CauseCode::HostsTomlInvalid),
     ("failed to decode hosts.toml", CauseCode::HostsTomlInvalid),
+    ("failed to parse TOML", CauseCode::HostsTomlInvalid),
+    ("unable to read CA cert", CauseCode::HostsTomlInvalid),
+    ("failed to load X509 key pair", CauseCode::HostsTomlInvalid),
     (
         "x509: certificate signed by unknown authority",
         CauseCode::TlsUnknownAuthority,
@@ -106,7 +113,8 @@ const RULES: &[(&str, CauseCode)] = &[
         CauseCode::HttpResponseToHttps,
     ),
     (
-        "malformed HTTP response \"\\x15\\x03",
+        // `\x15\x03` (a TLS alert) follows; containerd's log doubles the backslashes.
+        "malformed HTTP response",
         CauseCode::PlainHttpToHttpsPort,
     ),
     ("TLS handshake timeout", CauseCode::Timeout),
@@ -117,6 +125,10 @@ const RULES: &[(&str, CauseCode)] = &[
     ("no basic auth credentials", CauseCode::AuthRequired),
     ("authentication required", CauseCode::AuthRequired),
     ("pull access denied", CauseCode::AccessDenied),
+    (
+        "requested access to the resource is denied",
+        CauseCode::AccessDenied,
+    ),
     ("403 Forbidden", CauseCode::AccessDenied),
     ("insufficient_scope", CauseCode::AccessDenied),
     ("authorization failed", CauseCode::AccessDenied),
@@ -127,7 +139,20 @@ const RULES: &[(&str, CauseCode)] = &[
         "Temporary failure in name resolution",
         CauseCode::DnsFailure,
     ),
+    (
+        "client didn't provide a certificate",
+        CauseCode::TlsClientCertRequired,
+    ),
+    (
+        "Client sent an HTTP request to an HTTPS server",
+        CauseCode::PlainHttpToHttpsPort,
+    ),
+    // A lookup that times out is still a DNS problem.
+    ("dial tcp: lookup ", CauseCode::DnsFailure),
     ("connection refused", CauseCode::ConnectionRefused),
+    ("no route to host", CauseCode::ConnectionRefused),
+    ("network is unreachable", CauseCode::ConnectionRefused),
+    ("timeout awaiting response headers", CauseCode::Timeout),
     ("i/o timeout", CauseCode::Timeout),
     ("context deadline exceeded", CauseCode::Timeout),
     ("Client.Timeout exceeded", CauseCode::Timeout),
@@ -160,7 +185,12 @@ pub fn classify(text: &str) -> Classification {
         // containerd pulls loopback registries over plain HTTP: a TLS registry there
         // answers 400 (LAB.md).
         CauseCode::Unknown
-            if facts.http_status == Some(400) && is_loopback_host(facts.host.as_deref()) =>
+            if facts.http_status == Some(400)
+                && (is_loopback_host(facts.host.as_deref())
+                    || facts
+                        .url
+                        .as_deref()
+                        .is_some_and(|u| u.starts_with("http://"))) =>
         {
             cause = CauseCode::PlainHttpToHttpsPort
         }

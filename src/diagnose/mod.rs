@@ -9,3 +9,5 @@ pub mod logscan;
 pub use cause::{CauseCode, Severity};
 pub use classify::{Classification, ErrorFacts, classify};
 pub use engine::{Evidence, Facts, Finding, PullResult, Remedy, diagnose, healthy};
+#[cfg(test)]
+mod wordings;
