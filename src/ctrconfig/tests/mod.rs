@@ -6,6 +6,7 @@ mod findings;
 mod hosts;
 mod plan;
 mod props;
+mod real_defaults;
 
 use crate::ctrconfig::{ConfigToml, ContainerdVersion, HostsDirFacts, NodeFacts};
 use crate::registry::host::RegistryHost;
