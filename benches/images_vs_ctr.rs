@@ -208,17 +208,15 @@ async fn main() {
         listed.iter().all(|i| i["size"].is_u64()),
         "every image must be sized, as ctr sizes it"
     );
-    let ctr_out = Command::new(&ctr_bin)
-        .args([
-            "-a",
-            ctr_lab.socket.to_str().expect("utf-8"),
-            "-n",
-            NAMESPACE,
-            "images",
-            "ls",
-        ])
-        .output()
-        .expect("ctr");
+    // The peer tool, exactly as timed below.
+    let ctr_ls = || {
+        let mut cmd = Command::new(&ctr_bin);
+        cmd.arg("-a")
+            .arg(&ctr_lab.socket)
+            .args(["-n", NAMESPACE, "images", "ls"]);
+        cmd
+    };
+    let ctr_out = ctr_ls().output().expect("ctr");
     assert!(ctr_out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&ctr_out.stdout).lines().count(),
@@ -235,14 +233,7 @@ async fn main() {
             "--namespace",
             NAMESPACE,
         ])));
-        ctr_t.push(timed(Command::new(&ctr_bin).args([
-            "-a",
-            ctr_lab.socket.to_str().expect("utf-8"),
-            "-n",
-            NAMESPACE,
-            "images",
-            "ls",
-        ])));
+        ctr_t.push(timed(&mut ctr_ls()));
     }
     let busy_rss = rss_kib(daemon.pid());
     let (o, c) = (median(ours_t), median(ctr_t));

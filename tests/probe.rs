@@ -43,6 +43,19 @@ async fn private_ca_registry(dir: &std::path::Path) -> (std::net::SocketAddr, Ca
     (addr, ca_file, ca)
 }
 
+/// Probes a registry whose leaf (from `params`) is signed by a private CA, checking
+/// the chain with that CA as containerd's CA file.
+async fn probe_leaf_signed_by_private_ca(params: rcgen::CertificateParams) -> ProbeReport {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::root("ctrdiag test root");
+    let leaf = ca.issue(params);
+    let addr = TlsServer::new(vec![leaf.der()], leaf.key_der())
+        .start()
+        .await;
+    let ca_file = CaFile::load(ca.write_pem(dir.path(), "ca.crt")).expect("CA file");
+    probe_at(addr, with_ca(&ca_file)).await
+}
+
 #[tokio::test]
 async fn private_ca_is_unknown_to_the_system_and_trusted_with_its_ca_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -99,18 +112,10 @@ async fn self_signed_certificate_is_flagged_and_trusted_only_as_its_own_ca() {
 
 #[tokio::test]
 async fn expired_certificate_reports_its_end_date() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::root("ctrdiag test root");
     let mut params = leaf_params(&[NAME], NAME);
     params.not_before = date_time_ymd(2019, 1, 1);
     params.not_after = date_time_ymd(2020, 1, 1);
-    let leaf = ca.issue(params);
-    let addr = TlsServer::new(vec![leaf.der()], leaf.key_der())
-        .start()
-        .await;
-    let ca_file = CaFile::load(ca.write_pem(dir.path(), "ca.crt")).expect("CA file");
-
-    let report = probe_at(addr, with_ca(&ca_file)).await;
+    let report = probe_leaf_signed_by_private_ca(params).await;
 
     let Some(Verdict::Expired { not_after }) = verdicts(&report).1 else {
         panic!("expected expired: {:?}", report.trust);
@@ -127,17 +132,9 @@ async fn expired_certificate_reports_its_end_date() {
 
 #[tokio::test]
 async fn not_yet_valid_certificate_reports_its_start_date() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::root("ctrdiag test root");
     let mut params = leaf_params(&[NAME], NAME);
     params.not_before = date_time_ymd(2090, 6, 1);
-    let leaf = ca.issue(params);
-    let addr = TlsServer::new(vec![leaf.der()], leaf.key_der())
-        .start()
-        .await;
-    let ca_file = CaFile::load(ca.write_pem(dir.path(), "ca.crt")).expect("CA file");
-
-    let report = probe_at(addr, with_ca(&ca_file)).await;
+    let report = probe_leaf_signed_by_private_ca(params).await;
 
     let Some(Verdict::NotYetValid { not_before }) = verdicts(&report).1 else {
         panic!("expected not yet valid: {:?}", report.trust);
@@ -147,18 +144,11 @@ async fn not_yet_valid_certificate_reports_its_start_date() {
 
 #[tokio::test]
 async fn wrong_host_name_lists_the_names_the_certificate_has() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::root("ctrdiag test root");
-    let leaf = ca.issue(leaf_params(
+    let report = probe_leaf_signed_by_private_ca(leaf_params(
         &["localhost", "other.ctrdiag.test", "127.0.0.1"],
         "x",
-    ));
-    let addr = TlsServer::new(vec![leaf.der()], leaf.key_der())
-        .start()
-        .await;
-    let ca_file = CaFile::load(ca.write_pem(dir.path(), "ca.crt")).expect("CA file");
-
-    let report = probe_at(addr, with_ca(&ca_file)).await;
+    ))
+    .await;
 
     assert_eq!(
         verdicts(&report).1,
@@ -176,15 +166,7 @@ async fn wrong_host_name_lists_the_names_the_certificate_has() {
 
 #[tokio::test]
 async fn common_name_only_certificate_is_called_legacy() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::root("ctrdiag test root");
-    let leaf = ca.issue(leaf_params(&[], NAME));
-    let addr = TlsServer::new(vec![leaf.der()], leaf.key_der())
-        .start()
-        .await;
-    let ca_file = CaFile::load(ca.write_pem(dir.path(), "ca.crt")).expect("CA file");
-
-    let report = probe_at(addr, with_ca(&ca_file)).await;
+    let report = probe_leaf_signed_by_private_ca(leaf_params(&[], NAME)).await;
 
     assert_eq!(
         verdicts(&report).1,

@@ -90,16 +90,11 @@ pub fn config_status(
 
 impl From<&Plan> for pb::PlanView {
     fn from(plan: &Plan) -> Self {
-        let rendered = plan.render();
         pb::PlanView {
             title: plan.title.clone(),
             steps: plan.steps.iter().map(|s| s.describe()).collect(),
             verify_pull: plan.verify_pull.clone().unwrap_or_default(),
-            // The diffs follow the numbered list in the rendering.
-            diff: rendered
-                .split_once("\n\n")
-                .map(|(_, d)| d.to_string())
-                .unwrap_or_default(),
+            diff: plan.diffs(),
             restarts_containerd: plan.restarts(),
         }
     }

@@ -224,6 +224,34 @@ impl ContainerdClient {
     }
 }
 
+/// A test pull and whether the image it added was removed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestPull {
+    pub outcome: PullOutcome,
+    /// The image was not on the node before and, not kept, was removed again.
+    pub removed_after: bool,
+}
+
+impl ContainerdClient {
+    /// A test pull through CRI that, unless `keep`, leaves the node as it was: an image
+    /// the pull added is removed again (one that was there before stays).
+    pub async fn test_pull_keeping(&self, image: &str, keep: bool) -> Result<TestPull> {
+        // CRI pulls land in k8s.io whatever namespace this client is for.
+        let cri = self.in_namespace(Namespace::default());
+        let present_before = cri.cri_image_present(image).await?;
+        let outcome = cri.test_pull(image).await?;
+        let pulled = matches!(outcome, PullOutcome::Pulled { .. });
+        let removed_after = pulled && !present_before && !keep;
+        if removed_after {
+            cri.remove_image(image).await?;
+        }
+        Ok(TestPull {
+            outcome,
+            removed_after,
+        })
+    }
+}
+
 fn image_spec(image: &str) -> k8s_cri::v1::ImageSpec {
     k8s_cri::v1::ImageSpec {
         image: image.to_string(),

@@ -83,19 +83,30 @@ impl Plan {
                 self.steps.len() + 1
             );
         }
-        for step in &self.steps {
-            if let Step::WriteFile {
-                path,
-                before,
-                after,
-                ..
-            } = step
-            {
-                out.push('\n');
-                out += &unified_diff(path, before.as_deref(), after);
-            }
+        let diffs = self.diffs();
+        if !diffs.is_empty() {
+            out.push('\n');
+            out += &diffs;
         }
         out
+    }
+
+    /// Unified diffs of every file the plan writes, one after the other.
+    pub fn diffs(&self) -> String {
+        let diffs: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::WriteFile {
+                    path,
+                    before,
+                    after,
+                    ..
+                } => Some(unified_diff(path, before.as_deref(), after)),
+                _ => None,
+            })
+            .collect();
+        diffs.join("\n")
     }
 
     /// Whether the plan restarts anything (a restart interrupts running pulls).

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::api::v1 as pb;
-use crate::containerd::{ContainerdError, Namespace, PullOutcome};
+use crate::containerd::{ContainerdError, PullOutcome, TestPull};
 use crate::ctrconfig::{HostsToml, effective_hosts_dir, findings};
 use crate::diagnose::{CauseCode, Facts, PullResult, diagnose, healthy};
 use crate::fix;
@@ -107,8 +107,8 @@ impl DiagnosticsService {
         });
         let mut pull = None;
         if let (Some(image), false, Some(_)) = (&image, req.skip_pull, &version) {
-            match self.pull_leaving_nothing(image).await {
-                Ok(outcome) => {
+            match self.containerd.test_pull_keeping(image, false).await {
+                Ok(TestPull { outcome, .. }) => {
                     let r = pb::TestPullResponse::from_outcome(image, &outcome);
                     tried.push(format!(
                         "pull {image} through CRI: {} ({} ms)",
@@ -145,17 +145,6 @@ impl DiagnosticsService {
         resp.findings = found.iter().map(pb::Finding::from).collect();
         resp.tried = tried;
         Ok(resp)
-    }
-
-    /// A test pull through CRI that removes the image again if it was not there before.
-    async fn pull_leaving_nothing(&self, image: &str) -> Result<PullOutcome, ContainerdError> {
-        let cri = self.containerd.in_namespace(Namespace::default());
-        let present = cri.cri_image_present(image).await?;
-        let outcome = cri.test_pull(image).await?;
-        if matches!(outcome, PullOutcome::Pulled { .. }) && !present {
-            cri.remove_image(image).await?;
-        }
-        Ok(outcome)
     }
 }
 

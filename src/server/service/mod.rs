@@ -9,7 +9,7 @@ mod fix;
 
 use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_server::Diagnostics;
-use crate::containerd::{ContainerdClient, Namespace, PullOutcome};
+use crate::containerd::{ContainerdClient, Namespace};
 use crate::plan::Executor;
 use crate::registry::reference::ImageRef;
 use crate::settings::Settings;
@@ -295,18 +295,13 @@ impl Diagnostics for DiagnosticsService {
         let access = if keep { Access::Mutate } else { Access::Read };
         self.authorize(&req, "TestPull", access)?;
         let image = parse_image(&req.get_ref().image)?;
-        // CRI pulls land in k8s.io whatever the daemon's default namespace is.
-        let cri = self.containerd.in_namespace(Namespace::default());
-        let present_before = cri
-            .cri_image_present(&image)
+        let pull = self
+            .containerd
+            .test_pull_keeping(&image, keep)
             .await
             .map_err(ServiceError::from)?;
-        let outcome = cri.test_pull(&image).await.map_err(ServiceError::from)?;
-        let mut resp = pb::TestPullResponse::from_outcome(&image, &outcome);
-        if matches!(outcome, PullOutcome::Pulled { .. }) && !present_before && !keep {
-            cri.remove_image(&image).await.map_err(ServiceError::from)?;
-            resp.removed_after = true;
-        }
+        let mut resp = pb::TestPullResponse::from_outcome(&image, &pull.outcome);
+        resp.removed_after = pull.removed_after;
         self.metrics.inc(
             "ctrdiag_test_pulls_total",
             &[
