@@ -41,6 +41,17 @@ impl pb::TestPullResponse {
                 duration_ms: duration.as_millis() as u64,
                 ..Default::default()
             },
+            PullOutcome::TimedOut { limit } => pb::TestPullResponse {
+                image: image.to_string(),
+                ok: false,
+                cause: crate::diagnose::CauseCode::Timeout.to_string(),
+                message: format!(
+                    "the pull did not finish within {}s (the daemon's pull_timeout_secs)",
+                    limit.as_secs()
+                ),
+                duration_ms: limit.as_millis() as u64,
+                ..Default::default()
+            },
         }
     }
 }

@@ -38,6 +38,11 @@ pub enum ContainerdError {
     )]
     Timeout { rpc: &'static str, seconds: u64 },
 
+    #[error(
+        "the cleanup after the test pull of {image} did not finish ({detail}): compare `ctrdiag images` with what the node should have"
+    )]
+    Cleanup { image: String, detail: String },
+
     #[error("containerd refused {rpc} ({code:?}): {message}")]
     Rpc {
         rpc: &'static str,

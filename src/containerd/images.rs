@@ -7,12 +7,15 @@ use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::{
-    DeleteImageRequest, ListImagesRequest, ListNamespacesRequest, ReadContentRequest,
+    DeleteImageRequest, Image, ListImagesRequest, ListNamespacesRequest, ReadContentRequest,
+    UpdateImageRequest,
 };
+use containerd_client::types::Descriptor;
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use serde::Deserialize;
 
+use super::store_diff::{ImageRecord, StoreSnapshot};
 use super::{ContainerdClient, ContainerdError, Result, image_spec};
 
 /// How many images are sized at once: enough to hide round trips, few enough not to
@@ -66,12 +69,7 @@ impl ContainerdClient {
     /// Lists every image reference in the namespace, sorted by name.
     pub async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         self.ensure_namespace().await?;
-        let images = ImagesClient::new(self.channel.clone())
-            .list(self.request(ListImagesRequest::default()))
-            .await
-            .map_err(|s| self.status_error("ListImages", s))?
-            .into_inner()
-            .images;
+        let images = self.list_raw().await?;
 
         // Tag, digest and id refs of one image share a target: size each target once.
         let mut targets: Vec<(String, String, i64)> = images
@@ -105,6 +103,16 @@ impl ContainerdClient {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The images service's records of this namespace, as containerd returns them.
+    async fn list_raw(&self) -> Result<Vec<Image>> {
+        Ok(ImagesClient::new(self.channel.clone())
+            .list(self.request(ListImagesRequest::default()))
+            .await
+            .map_err(|s| self.status_error("ListImages", s))?
+            .into_inner()
+            .images)
     }
 
     /// Whether CRI knows `name` (the kubelet's view; independent of this client's
@@ -155,6 +163,70 @@ impl ContainerdClient {
         }
     }
 
+    /// Every image record of the namespace as containerd's images service stores it
+    /// (no sizes): the snapshot a test pull compares against.
+    pub async fn image_records(&self) -> Result<StoreSnapshot> {
+        self.check_socket()?;
+        let images = self.list_raw().await?;
+        Ok(images
+            .into_iter()
+            .map(|i| {
+                let target = i.target.unwrap_or_default();
+                let updated = i.updated_at.map(|t| (t.seconds, t.nanos)).unwrap_or((0, 0));
+                let record = ImageRecord {
+                    name: i.name,
+                    target_digest: target.digest,
+                    target_media_type: target.media_type,
+                    target_size: target.size,
+                    labels: i.labels.into_iter().collect(),
+                    updated,
+                };
+                (record.name.clone(), record)
+            })
+            .collect())
+    }
+
+    /// Deletes one record through the images service, and only while it still points
+    /// at `record`'s target (containerd 2.x checks that itself; on 1.x the check just
+    /// made is what holds). Every other name of the image stays, unlike CRI
+    /// `RemoveImage`. A record already gone is not an error.
+    pub async fn delete_record(&self, record: &ImageRecord) -> Result<()> {
+        let req = self.request(DeleteImageRequest {
+            name: record.name.clone(),
+            sync: false,
+            target: Some(descriptor(record)),
+        });
+        match ImagesClient::new(self.channel.clone()).delete(req).await {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(self.status_error("DeleteImage", s)),
+        }
+    }
+
+    /// Puts a record back as `record` has it (target and labels), through the images
+    /// service: CRI follows image events, so the kubelet sees the old target again.
+    pub async fn restore_record(&self, record: &ImageRecord) -> Result<()> {
+        let image = Image {
+            name: record.name.clone(),
+            labels: record.labels.clone().into_iter().collect(),
+            target: Some(descriptor(record)),
+            created_at: None,
+            updated_at: None,
+        };
+        let req = self.request(UpdateImageRequest {
+            image: Some(image),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["target".into(), "labels".into()],
+            }),
+            source_date_epoch: None,
+        });
+        ImagesClient::new(self.channel.clone())
+            .update(req)
+            .await
+            .map_err(|s| self.status_error("UpdateImage", s))?;
+        Ok(())
+    }
+
     /// Sums the descriptors containerd's `images.Size` walks: the target, and for an
     /// index the host platform's manifest, then its config and layers.
     async fn target_size(&self, digest: &str, media_type: &str, size: i64) -> Result<Option<u64>> {
@@ -201,6 +273,15 @@ impl ContainerdClient {
             }
         }
         Ok(serde_json::from_slice(&bytes).ok())
+    }
+}
+
+fn descriptor(record: &ImageRecord) -> Descriptor {
+    Descriptor {
+        media_type: record.target_media_type.clone(),
+        digest: record.target_digest.clone(),
+        size: record.target_size,
+        annotations: Default::default(),
     }
 }
 

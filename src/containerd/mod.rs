@@ -9,6 +9,8 @@
 mod error;
 mod images;
 mod namespace;
+mod pull_locks;
+pub mod store_diff;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +24,9 @@ use tonic::transport::{Channel, Endpoint};
 pub use error::ContainerdError;
 pub use images::ImageSummary;
 pub use namespace::{K8S_NAMESPACE, Namespace, NamespaceError};
+pub use store_diff::{ImageRecord, StoreSnapshot};
+
+use pull_locks::PullLocks;
 
 /// Where containerd listens on a standard node.
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
@@ -65,6 +70,16 @@ pub enum PullOutcome {
         message: String,
         duration: Duration,
     },
+    /// The pull did not finish within the configured limit (`pull_timeout_secs`): a
+    /// registry that accepts and never answers, or one too slow for the limit.
+    TimedOut { limit: Duration },
+}
+
+impl PullOutcome {
+    /// Whether the image was pulled.
+    pub fn pulled(&self) -> bool {
+        matches!(self, PullOutcome::Pulled { .. })
+    }
 }
 
 /// A client for one containerd socket and namespace.
@@ -74,6 +89,9 @@ pub struct ContainerdClient {
     namespace: Namespace,
     channel: Channel,
     pull_timeout: Duration,
+    /// Shared by every clone: two ctrdiag pulls of one name never overlap, so one's
+    /// cleanup cannot remove what the other (say `pull --keep`) just pulled.
+    pull_locks: std::sync::Arc<PullLocks>,
 }
 
 impl ContainerdClient {
@@ -97,7 +115,13 @@ impl ContainerdClient {
             namespace,
             channel,
             pull_timeout: DEFAULT_PULL_TIMEOUT,
+            pull_locks: Default::default(),
         }
+    }
+
+    /// The limit a test pull runs under.
+    pub fn pull_timeout(&self) -> Duration {
+        self.pull_timeout
     }
 
     pub fn with_pull_timeout(mut self, timeout: Duration) -> Self {
@@ -188,8 +212,9 @@ impl ContainerdClient {
 
     /// Pulls `image` through CRI `PullImage`, exactly as the kubelet would, so the
     /// result honours containerd's registry configuration (hosts.toml, legacy tables).
-    /// A registry error is a [`PullOutcome::Failed`], not an `Err`: `Err` means
-    /// containerd itself could not be asked.
+    /// A registry error or a pull past `pull_timeout` is a [`PullOutcome`], not an
+    /// `Err`: `Err` means containerd itself could not be asked. The image stays on the
+    /// node; [`ContainerdClient::pull_leaving_store_as_found`] is the read-only pull.
     pub async fn test_pull(&self, image: &str) -> Result<PullOutcome> {
         self.check_socket()?;
         let request = k8s_cri::v1::PullImageRequest {
@@ -198,20 +223,29 @@ impl ContainerdClient {
             sandbox_config: None,
         };
         let mut req = tonic::Request::new(request);
+        // containerd sees the deadline too and stops pulling when it passes.
         req.set_timeout(self.pull_timeout);
         let started = Instant::now();
         let mut client = ImageServiceClient::new(self.channel.clone());
         let result = tokio::time::timeout(self.pull_timeout, client.pull_image(req)).await;
         let duration = started.elapsed();
+        let timed_out = PullOutcome::TimedOut {
+            limit: self.pull_timeout,
+        };
         match result {
-            Err(_) => Err(ContainerdError::Timeout {
-                rpc: "PullImage",
-                seconds: self.pull_timeout.as_secs(),
-            }),
+            Err(_) => Ok(timed_out),
             Ok(Ok(resp)) => Ok(PullOutcome::Pulled {
                 image_id: resp.into_inner().image_ref,
                 duration,
             }),
+            // containerd's own deadline, or tonic's client-side one ("Timeout expired",
+            // reported like a transport failure): the limit was reached either way.
+            Ok(Err(status))
+                if status.code() == tonic::Code::DeadlineExceeded
+                    || duration >= self.pull_timeout =>
+            {
+                Ok(timed_out)
+            }
             Ok(Err(status)) => match self.status_error("PullImage", status) {
                 ContainerdError::Rpc { code, message, .. } => Ok(PullOutcome::Failed {
                     code,
@@ -224,33 +258,97 @@ impl ContainerdClient {
     }
 }
 
-/// A test pull and whether the image it added was removed again.
+/// A test pull and what was done to leave the image store as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestPull {
     pub outcome: PullOutcome,
-    /// The image was not on the node before and, not kept, was removed again.
+    /// The name pulled was not on the node before and was removed again.
     pub removed_after: bool,
+    /// Records the pull wrote that someone else wrote again before the cleanup (the
+    /// kubelet pulling the same name): left on the node.
+    pub left_for_others: Vec<String>,
 }
 
 impl ContainerdClient {
-    /// A test pull through CRI that, unless `keep`, leaves the node as it was: an image
-    /// the pull added is removed again (one that was there before stays).
-    pub async fn test_pull_keeping(&self, image: &str, keep: bool) -> Result<TestPull> {
+    /// A test pull through CRI that, unless `keep`, leaves containerd's image store
+    /// exactly as it was (see [`store_diff`]): only records this pull wrote are deleted
+    /// or put back, through the images service, never through a call that drops other
+    /// names of the image. The cleanup runs in a task of its own, so it completes even
+    /// when the caller goes away or its deadline passes mid-way.
+    pub async fn pull_leaving_store_as_found(&self, image: &str, keep: bool) -> Result<TestPull> {
         // CRI pulls land in k8s.io whatever namespace this client is for.
         let cri = self.in_namespace(Namespace::default());
-        let present_before = cri.cri_image_present(image).await?;
+        let guard = self.pull_locks.lock(image).await;
+        let before = cri.image_records().await?;
         let outcome = cri.test_pull(image).await?;
-        let pulled = matches!(outcome, PullOutcome::Pulled { .. });
-        let removed_after = pulled && !present_before && !keep;
-        if removed_after {
-            cri.remove_image(image).await?;
-        }
+        let image_id = match &outcome {
+            PullOutcome::Pulled { image_id, .. } if !keep => image_id.clone(),
+            _ => {
+                return Ok(TestPull {
+                    outcome,
+                    removed_after: false,
+                    left_for_others: Vec::new(),
+                });
+            }
+        };
+        let after_pull = cri.image_records().await?;
+        let name = image.to_string();
+        let cleanup = tokio::spawn(async move {
+            let _serialised = guard;
+            failpoint_pause("test_pull_cleanup");
+            let now = cri.image_records().await?;
+            let undo = store_diff::undo_pull(&name, &image_id, &before, &after_pull, &now);
+            for record in &undo.restore {
+                cri.restore_record(record).await?;
+            }
+            for record in &undo.delete {
+                cri.delete_record(record).await?;
+            }
+            if !undo.left.is_empty() {
+                tracing::info!(image = name, records = ?undo.left, "left records another client wrote during the test pull");
+            }
+            Ok::<_, ContainerdError>((undo.delete.iter().any(|r| r.name == name), undo.left))
+        });
+        let (removed_after, left_for_others) = match cleanup.await {
+            Ok(result) => result?,
+            Err(join) => {
+                return Err(ContainerdError::Cleanup {
+                    image: image.to_string(),
+                    detail: join.to_string(),
+                });
+            }
+        };
         Ok(TestPull {
             outcome,
             removed_after,
+            left_for_others,
         })
     }
 }
+
+/// Test hook (`--features failpoints`): `CTRDIAG_FAILPOINT=pause:<name>:<dir>` makes
+/// the process create `<dir>/<name>.paused` and wait until `<dir>/<name>.go` exists,
+/// so a test can act in a window that is otherwise milliseconds wide. Compiled out of
+/// normal builds.
+#[cfg(feature = "failpoints")]
+fn failpoint_pause(name: &str) {
+    let Ok(spec) = std::env::var("CTRDIAG_FAILPOINT") else {
+        return;
+    };
+    let Some(dir) = spec.strip_prefix(&format!("pause:{name}:")) else {
+        return;
+    };
+    let dir = std::path::Path::new(dir);
+    let _ = std::fs::write(dir.join(format!("{name}.paused")), b"");
+    let go = dir.join(format!("{name}.go"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !go.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn failpoint_pause(_name: &str) {}
 
 fn image_spec(image: &str) -> k8s_cri::v1::ImageSpec {
     k8s_cri::v1::ImageSpec {

@@ -37,7 +37,13 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullResult {
     Ok,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
+    /// The pull ran past the daemon's `pull_timeout_secs`.
+    TimedOut {
+        limit_secs: u64,
+    },
 }
 
 /// Everything known about one target.
@@ -82,6 +88,10 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
             let c = classify(message);
             out.push(pull_finding(&c, facts, &target));
             Some(c.cause)
+        }
+        Some(PullResult::TimedOut { limit_secs }) => {
+            out.push(pull_timeout_finding(*limit_secs, &target));
+            Some(CauseCode::Timeout)
         }
         _ => None,
     };
@@ -189,6 +199,27 @@ fn trust_remedies(facts: &Facts<'_>, target: &str) -> Vec<Remedy> {
         )),
     ));
     r
+}
+
+fn pull_timeout_finding(limit_secs: u64, target: &str) -> Finding {
+    Finding {
+        cause: CauseCode::Timeout,
+        severity: Severity::Error,
+        summary: format!(
+            "the test pull of {target} did not finish within {limit_secs}s (the daemon's pull_timeout_secs)"
+        ),
+        evidence: vec![ev("pull_timeout_secs", limit_secs.to_string())],
+        remedies: vec![
+            remedy(
+                "check that the registry answers (a server that accepts connections and never replies looks like this), and firewalls or proxies in between",
+                None,
+            ),
+            remedy(
+                "for a very large image on a slow link, raise pull_timeout_secs in ctrdiagd's settings",
+                None,
+            ),
+        ],
+    }
 }
 
 fn pull_finding(c: &Classification, facts: &Facts<'_>, target: &str) -> Finding {

@@ -158,8 +158,12 @@ impl Executor {
                         image: image.clone(),
                     },
                 );
-                match self.containerd.test_pull(image).await {
-                    Ok(outcome) => Some(outcome),
+                match self
+                    .containerd
+                    .pull_leaving_store_as_found(image, false)
+                    .await
+                {
+                    Ok(pull) => Some(pull.outcome),
                     Err(e) => {
                         let reason = format!("the verification pull could not run: {e}");
                         report(
@@ -173,7 +177,15 @@ impl Executor {
                 }
             }
         };
-        if let Some(PullOutcome::Failed { message, .. }) = &verify {
+        let failure = match &verify {
+            Some(PullOutcome::Failed { message, .. }) => Some(message.clone()),
+            Some(PullOutcome::TimedOut { limit }) => Some(format!(
+                "it did not finish within {}s (pull_timeout_secs)",
+                limit.as_secs()
+            )),
+            Some(PullOutcome::Pulled { .. }) | None => None,
+        };
+        if let Some(message) = failure {
             let reason = format!("the verification pull still fails: {message}");
             report(
                 progress,

@@ -80,6 +80,7 @@ fn containerd_code(err: &ContainerdError) -> Code {
             Code::NotFound
         }
         ContainerdError::Timeout { .. } => Code::DeadlineExceeded,
+        ContainerdError::Cleanup { .. } => Code::Internal,
         // containerd already chose a code for what it refused; keep it.
         ContainerdError::Rpc { code, .. } => *code,
     }

@@ -230,6 +230,16 @@ impl Daemon {
         run(cmd).await
     }
 
+    /// Starts `ctrdiag --socket SOCKET ARGS...` as root without waiting for it, so a
+    /// test can kill it mid-call (a client that goes away).
+    pub fn spawn_cli(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ctrdiag")
+    }
+
     /// Whether `ctrdiag images` (k8s.io) lists `image`.
     pub async fn lists_image(&self, image: &str) -> bool {
         let run = self.cli(&["-o", "json", "images"]).await;

@@ -22,6 +22,7 @@ pub struct Registry {
     pub port: u16,
     pub kind: RegistryKind,
     pub tls: Option<TlsFiles>,
+    /// Served as `ctrdiag/hello:v1` and `:latest` (one image, two names).
     pub image: TestImage,
     /// Credentials the registry demands, if any.
     pub auth: Option<(String, String)>,
@@ -54,6 +55,7 @@ impl Registry {
                 start_listening(&dir.path().join("seed.yml"), &storage, None, None).await;
             let base = format!("http://127.0.0.1:{port}");
             image::push(&base, image::REPOSITORY, image::TAG, &image).await;
+            image::push(&base, image::REPOSITORY, "latest", &image).await;
         }
 
         let tls = match kind {
@@ -92,6 +94,28 @@ impl Registry {
     /// `registry.ctrdiag.test:PORT/ctrdiag/hello:v1`
     pub fn image_ref(&self) -> String {
         format!("{}/{}:{}", self.host, image::REPOSITORY, image::TAG)
+    }
+
+    /// `registry.ctrdiag.test:PORT/ctrdiag/hello:TAG`
+    pub fn image_ref_tagged(&self, tag: &str) -> String {
+        format!("{}/{}:{tag}", self.host, image::REPOSITORY)
+    }
+
+    /// Points `tag` at a new image (built from `content`), pushed through a plain-HTTP
+    /// registry on the same storage, as a CI pipeline pushing a new build would.
+    pub async fn push_tag(&self, tag: &str, content: &str) -> TestImage {
+        let image = image::build(content);
+        let storage = self.dir.path().join("storage");
+        let (_seeder, port) =
+            start_listening(&self.dir.path().join("push.yml"), &storage, None, None).await;
+        image::push(
+            &format!("http://127.0.0.1:{port}"),
+            image::REPOSITORY,
+            tag,
+            &image,
+        )
+        .await;
+        image
     }
 
     pub fn log(&self) -> String {

@@ -107,7 +107,11 @@ impl DiagnosticsService {
         });
         let mut pull = None;
         if let (Some(image), false, Some(_)) = (&image, req.skip_pull, &version) {
-            match self.containerd.test_pull_keeping(image, false).await {
+            match self
+                .containerd
+                .pull_leaving_store_as_found(image, false)
+                .await
+            {
                 Ok(TestPull { outcome, .. }) => {
                     let r = pb::TestPullResponse::from_outcome(image, &outcome);
                     tried.push(format!(
@@ -123,6 +127,9 @@ impl DiagnosticsService {
                     pull = Some(match outcome {
                         PullOutcome::Pulled { .. } => PullResult::Ok,
                         PullOutcome::Failed { message, .. } => PullResult::Failed { message },
+                        PullOutcome::TimedOut { limit } => PullResult::TimedOut {
+                            limit_secs: limit.as_secs(),
+                        },
                     });
                 }
                 Err(e) => {
@@ -156,6 +163,7 @@ fn problem_of(e: &ContainerdError) -> (CauseCode, String) {
         ContainerdError::SocketMissing { .. }
         | ContainerdError::Unreachable { .. }
         | ContainerdError::Timeout { .. } => CauseCode::ContainerdUnreachable,
+        ContainerdError::Cleanup { .. } => CauseCode::Unknown,
         ContainerdError::ImageNotFound { .. }
         | ContainerdError::NamespaceNotFound { .. }
         | ContainerdError::Rpc { .. } => CauseCode::Unknown,

@@ -297,7 +297,7 @@ impl Diagnostics for DiagnosticsService {
         let image = parse_image(&req.get_ref().image)?;
         let pull = self
             .containerd
-            .test_pull_keeping(&image, keep)
+            .pull_leaving_store_as_found(&image, keep)
             .await
             .map_err(ServiceError::from)?;
         let mut resp = pb::TestPullResponse::from_outcome(&image, &pull.outcome);
