@@ -6,6 +6,7 @@
 //! - [`ctrconfig`]: containerd's config.toml / hosts.toml model, version rules, planner.
 //! - [`fix`]: an operator's fix request to a [`plan::Plan`].
 //! - [`registry`]: host names and image references (pure), and the registry probe (I/O).
+//! - [`redact`]: secrets out of every text shown to people (pure).
 //!
 //! Adapters (I/O, nothing clever):
 //! - [`containerd`]: containerd's gRPC API and the CRI services on its socket.
@@ -29,6 +30,7 @@ pub mod fix;
 pub mod metrics;
 pub mod nodefiles;
 pub mod plan;
+pub mod redact;
 pub mod registry;
 pub mod server;
 pub mod settings;

@@ -214,10 +214,75 @@ per_version!(
     insecure_skip_verify_with_ttl_reverts_itself,
 );
 
-/// A 1.x node where someone followed the runbook without config_path: the legacy
-/// `configs.tls` table blocks adding config_path; --remove-overrides clears it (restart),
-/// then --ca works. CRI answers after every step: the trap is never produced.
-async fn legacy_tables_are_removed_before_hosts_toml(version: Version) {
+/// The runbook's broken node: someone added `configs."<host>".tls` next to
+/// `config_path` on 1.x, and the CRI plugin refused to load. One `fix --ca` moves the
+/// blocking table into hosts.toml, restarts containerd and proves the pull; the
+/// registry credentials beside it stay in config.toml and are never printed.
+async fn the_runbooks_broken_node_is_repaired_by_one_fix(version: Version) {
+    let table = lab::containerd::cri_registry_table(version);
+    let secret = "hunter2-not-for-logs";
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let extra = format!(
+        "[{table}.configs.\"{host}\".tls]\n  insecure_skip_verify = true\n[{table}.configs.\"{host}\".auth]\n  username = \"robot\"\n  password = \"{secret}\"\n",
+        host = registry.host
+    );
+    let ctr = LabContainerd::start_with(
+        version,
+        LabConfig {
+            extra,
+            wait_for_cri: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let bus = Bus::start();
+    let daemon = Daemon::start_with(&ctr, &format!("dbus_address = \"{}\"\n", bus.address)).await;
+    let config_file = ctr.config_file.clone();
+    let fake = FakeSystemd::serve(&bus, ctr).await;
+    let status = daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(
+        status["containerd"]["cri_ready"], false,
+        "the trap: {status}"
+    );
+
+    let image = registry.image_ref();
+    let ca = registry.tls.as_ref().unwrap().ca_path.display().to_string();
+    let dry = daemon.cli(&["fix", &image, "--ca", &ca, "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains("insecure_skip_verify = true"),
+        "{dry:?}"
+    );
+    assert!(dry.stdout.contains("hosts.toml"), "{dry:?}");
+    assert!(dry.stdout.contains("restart"), "{dry:?}");
+
+    let fix = daemon
+        .cli(&["-o", "json", "fix", &image, "--ca", &ca])
+        .await;
+    assert_eq!(fix.code, 0, "{fix:?}\n{}", daemon.log());
+    let after = std::fs::read_to_string(&config_file).unwrap();
+    assert!(!after.contains(".tls]"), "{after}");
+    assert!(after.contains(secret), "the credentials stay: {after}");
+    assert_eq!(fake.restarts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let status = daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(status["containerd"]["cri_ready"], true, "{status}");
+    let pull = daemon.cli(&["-o", "json", "pull", &image]).await;
+    assert_eq!(pull.code, 0, "{pull:?}");
+
+    for (what, text) in [
+        ("dry run", format!("{}{}", dry.stdout, dry.stderr)),
+        ("fix", format!("{}{}", fix.stdout, fix.stderr)),
+        ("daemon log", daemon.log()),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the password is in the {what}:\n{text}"
+        );
+    }
+}
+
+/// Without config_path, a legacy table that would block it is moved the same way.
+async fn legacy_tables_move_to_hosts_toml_when_config_path_is_added(version: Version) {
     let table = lab::containerd::cri_registry_table(version);
     let old_host = "old-registry.ctrdiag.test:5000";
     let node = node(
@@ -231,48 +296,37 @@ async fn legacy_tables_are_removed_before_hosts_toml(version: Version) {
         },
     )
     .await;
-    let blocked = node
-        .fix(&["--ca", &node.ca_file.display().to_string()])
-        .await;
-    assert_eq!(blocked.code, 1, "{blocked:?}");
-    assert!(blocked.stderr.contains("remove them first"), "{blocked:?}");
-    assert!(node.cri_ready().await);
-
-    let remove = node
-        .daemon
-        .cli(&[
-            "-o",
-            "json",
-            "fix",
-            &node.registry.image_ref(),
-            "--remove-overrides",
-            "--all-hosts",
-        ])
-        .await;
-    assert_eq!(remove.code, 0, "{remove:?}\n{}", node.daemon.log());
-    assert!(
-        !std::fs::read_to_string(&node.config_file)
-            .unwrap()
-            .contains(".configs.")
-    );
-    assert!(node.cri_ready().await);
-
     let fix = node
         .fix(&["--ca", &node.ca_file.display().to_string()])
         .await;
     assert_eq!(fix.code, 0, "{fix:?}\n{}", node.daemon.log());
+    let config = std::fs::read_to_string(&node.config_file).unwrap();
+    assert!(!config.contains(".configs."), "{config}");
+    assert!(config.contains("config_path"), "{config}");
+    let moved = std::fs::read_to_string(node.certs_d.join(old_host).join("hosts.toml")).unwrap();
+    assert!(moved.contains("skip_verify = false"), "{moved}");
     assert!(node.cri_ready().await);
     assert_eq!(node.pull().await.code, 0);
 }
 
 mod legacy {
     #[tokio::test]
-    async fn on_1_6() {
-        super::legacy_tables_are_removed_before_hosts_toml(super::Version::V1_6).await
+    async fn broken_node_on_1_6() {
+        super::the_runbooks_broken_node_is_repaired_by_one_fix(super::Version::V1_6).await
     }
     #[tokio::test]
-    async fn on_1_7() {
-        super::legacy_tables_are_removed_before_hosts_toml(super::Version::V1_7).await
+    async fn broken_node_on_1_7() {
+        super::the_runbooks_broken_node_is_repaired_by_one_fix(super::Version::V1_7).await
+    }
+    #[tokio::test]
+    async fn moved_on_1_6() {
+        super::legacy_tables_move_to_hosts_toml_when_config_path_is_added(super::Version::V1_6)
+            .await
+    }
+    #[tokio::test]
+    async fn moved_on_1_7() {
+        super::legacy_tables_move_to_hosts_toml_when_config_path_is_added(super::Version::V1_7)
+            .await
     }
 }
 

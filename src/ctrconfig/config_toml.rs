@@ -10,7 +10,9 @@ use std::fmt;
 
 use toml_edit::{Document, DocumentMut, Item, Value};
 
+use super::endpoint::Endpoint;
 use super::error::{Position, SyntaxError, position_of};
+use super::plan::InsecureMode;
 use super::textpatch;
 use super::tree::{self, NotATable};
 use crate::registry::host::RegistryHost;
@@ -121,6 +123,9 @@ pub struct LegacyTls {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub insecure_skip_verify: Option<bool>,
+    /// Keys besides those four, which containerd does not read either: kept so that a
+    /// move to hosts.toml refuses rather than drops them.
+    pub other_keys: Vec<String>,
     pub position: Option<Position>,
 }
 
@@ -148,6 +153,8 @@ impl fmt::Debug for LegacyAuth {
 pub struct LegacyMirror {
     pub host: String,
     pub endpoints: Vec<String>,
+    /// Keys besides `endpoint`, which no containerd reads.
+    pub other_keys: Vec<String>,
     pub position: Option<Position>,
 }
 
@@ -244,7 +251,8 @@ impl ConfigToml {
     }
 
     /// The file with a legacy `configs.<host>.tls` setting added. Only meaningful on
-    /// 1.x without `config_path`; the planner enforces that.
+    /// 1.x without `config_path`; the planner enforces that. A CA file also takes that
+    /// table's `insecure_skip_verify` out: it would keep verification off.
     pub fn with_legacy_tls(
         &self,
         host: &RegistryHost,
@@ -260,7 +268,9 @@ impl ConfigToml {
         let table = tree::ensure_table(doc.as_item_mut(), &path)?;
         match setting {
             LegacyTlsSetting::CaFile(ca) => {
-                tree::set_value(table, "ca_file", Value::from(ca.as_str()), &path)?
+                tree::set_value(table, "ca_file", Value::from(ca.as_str()), &path)?;
+                // A CA fix never leaves verification off.
+                tree::remove_and_prune(table, &["insecure_skip_verify"])?;
             }
             LegacyTlsSetting::InsecureSkipVerify => {
                 tree::set_value(table, "insecure_skip_verify", Value::from(true), &path)?
@@ -292,10 +302,7 @@ impl ConfigToml {
         &self,
         host: Option<&RegistryHost>,
     ) -> Result<(String, Vec<String>), ConfigError> {
-        let reg = self.facts.version.registry_table();
-        let mut doc = self.doc.clone();
-        let mut removed = Vec::new();
-        let targets = self
+        let tails: Vec<Vec<&str>> = self
             .facts
             .legacy_tls
             .iter()
@@ -307,8 +314,22 @@ impl ConfigToml {
                     .iter()
                     .filter(|m| key_matches(&m.host, host))
                     .map(|m| vec!["mirrors", m.host.as_str()]),
-            );
-        for tail in targets {
+            )
+            .collect();
+        self.without_tables(&tails)
+    }
+
+    /// The file without the tables at `tails` (key paths below this schema's registry
+    /// table), each pruned with the parents it leaves empty, and the dotted keys of
+    /// what was removed.
+    pub(crate) fn without_tables(
+        &self,
+        tails: &[Vec<&str>],
+    ) -> Result<(String, Vec<String>), ConfigError> {
+        let reg = self.facts.version.registry_table();
+        let mut doc = self.doc.clone();
+        let mut removed = Vec::new();
+        for tail in tails {
             let path = [reg, tail.as_slice()].concat();
             if tree::remove_and_prune(doc.as_item_mut(), &path)? {
                 removed.push(tree::dotted(&path));
@@ -318,6 +339,91 @@ impl ConfigToml {
             return Ok((self.text.clone(), removed));
         }
         Ok((self.finish(&doc)?, removed))
+    }
+
+    /// The file without the legacy insecure setting `mode` for `host`, for when an
+    /// insecure change's time is up but the file changed since ctrdiag wrote it; and
+    /// the dotted keys removed (empty: the file is returned unchanged).
+    ///
+    /// `SkipVerify` removes `configs.<host>.tls.insecure_skip_verify = true` and the
+    /// tls table when that leaves it empty. `PlainHttp` removes the `http://<host>`
+    /// endpoint from `mirrors.<host>`, and the mirror entry when no endpoint is left
+    /// (reported as the entry; otherwise as its `endpoint` key).
+    pub fn without_legacy_insecure(
+        &self,
+        host: &RegistryHost,
+        mode: &InsecureMode,
+    ) -> Result<(String, Vec<String>), ConfigError> {
+        let mut doc = self.doc.clone();
+        let removed = match mode {
+            InsecureMode::SkipVerify => self.remove_legacy_skip_verify(&mut doc, host)?,
+            InsecureMode::PlainHttp => self.remove_legacy_plain_http(&mut doc, host)?,
+        };
+        if removed.is_empty() {
+            return Ok((self.text.clone(), removed));
+        }
+        Ok((self.finish(&doc)?, removed))
+    }
+
+    /// Removes `insecure_skip_verify = true` from `host`'s tls tables, and each table
+    /// that leaves empty; the dotted keys removed.
+    fn remove_legacy_skip_verify(
+        &self,
+        doc: &mut DocumentMut,
+        host: &RegistryHost,
+    ) -> Result<Vec<String>, ConfigError> {
+        let reg = self.facts.version.registry_table();
+        let mut removed = Vec::new();
+        let insecure = self
+            .facts
+            .legacy_tls
+            .iter()
+            .filter(|t| t.host_matches(Some(host)) && t.insecure_skip_verify == Some(true));
+        for t in insecure {
+            let tls = [reg, &["configs", t.host.as_str(), "tls"]].concat();
+            let key = [tls.as_slice(), &["insecure_skip_verify"]].concat();
+            tree::remove_and_prune(doc.as_item_mut(), &key)?;
+            let emptied = tree::lookup(doc.as_item(), &tls)?
+                .and_then(Item::as_table_like)
+                .is_some_and(|t| t.is_empty());
+            if emptied {
+                tree::remove_and_prune(doc.as_item_mut(), &tls)?;
+            }
+            removed.push(tree::dotted(&key));
+        }
+        Ok(removed)
+    }
+
+    /// Removes `http://<host>` from `host`'s mirror endpoint lists, and each mirror
+    /// entry that leaves without endpoints; the dotted keys changed or removed.
+    fn remove_legacy_plain_http(
+        &self,
+        doc: &mut DocumentMut,
+        host: &RegistryHost,
+    ) -> Result<Vec<String>, ConfigError> {
+        let reg = self.facts.version.registry_table();
+        let mut removed = Vec::new();
+        let plain = |v: &Value| {
+            v.as_str()
+                .is_some_and(|e| Endpoint::is_plain_http_of(e, host))
+        };
+        let mirrors = self.facts.mirrors.iter();
+        for m in mirrors.filter(|m| key_matches(&m.host, Some(host))) {
+            let entry = [reg, &["mirrors", m.host.as_str()]].concat();
+            let key = [entry.as_slice(), &["endpoint"]].concat();
+            let list = tree::lookup_mut(doc.as_item_mut(), &key)?.and_then(Item::as_array_mut);
+            let Some(list) = list else { continue };
+            if tree::remove_elements(list, plain) == 0 {
+                continue;
+            }
+            if list.is_empty() {
+                tree::remove_and_prune(doc.as_item_mut(), &entry)?;
+                removed.push(tree::dotted(&entry));
+            } else {
+                removed.push(tree::dotted(&key));
+            }
+        }
+        Ok(removed)
     }
 
     /// The edited tree as text: the original bytes with only the edited lines changed.
@@ -419,6 +525,7 @@ fn read_facts(text: &str, root: &Item) -> Result<ConfigFacts, ConfigError> {
                     cert_file: s("cert_file")?,
                     key_file: s("key_file")?,
                     insecure_skip_verify: insecure,
+                    other_keys: other_keys(tls, &TLS_KEYS),
                     position,
                 });
             }
@@ -437,10 +544,11 @@ fn read_facts(text: &str, root: &Item) -> Result<ConfigFacts, ConfigError> {
         let mpath = [reg_path, &["mirrors"]].concat();
         for (host, entry) in as_table(text, mirrors, &mpath)?.iter() {
             let epath = [mpath.as_slice(), &[host]].concat();
-            as_table(text, entry, &epath)?;
+            let table = as_table(text, entry, &epath)?;
             facts.mirrors.push(LegacyMirror {
                 host: host.to_string(),
                 endpoints: string_list(text, entry, &epath, "endpoint")?.unwrap_or_default(),
+                other_keys: other_keys(table, &["endpoint"]),
                 position: position_of(text, entry_key_span(mirrors, host)),
             });
         }
@@ -453,6 +561,19 @@ fn read_facts(text: &str, root: &Item) -> Result<ConfigFacts, ConfigError> {
             .collect();
     }
     Ok(facts)
+}
+
+/// The keys of a legacy `configs.<host>.tls` table that ctrdiag reads.
+const TLS_KEYS: [&str; 4] = ["ca_file", "cert_file", "key_file", "insecure_skip_verify"];
+
+/// Keys of `table` other than `known`, in file order.
+fn other_keys(table: &dyn toml_edit::TableLike, known: &[&str]) -> Vec<String> {
+    table
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| !known.contains(k))
+        .map(str::to_string)
+        .collect()
 }
 
 fn read_version(text: &str, root: &Item) -> Result<(ConfigVersion, bool), ConfigError> {

@@ -91,9 +91,9 @@ impl Finding {
             }
             Finding::ConfigConflict { .. } => Some("config_conflict"),
             Finding::HostsTomlInvalid { .. } => Some("hosts_toml_invalid"),
-            Finding::DeprecatedLegacyRegistry { .. }
-            | Finding::ConfigVersion1
-            | Finding::ConfigVersionUnreadable { .. } => None,
+            // containerd cannot read the file it was given: a cause of failed pulls in its own right.
+            Finding::ConfigVersionUnreadable { .. } => Some("config_unreadable"),
+            Finding::DeprecatedLegacyRegistry { .. } | Finding::ConfigVersion1 => None,
         }
     }
 }
@@ -123,7 +123,7 @@ pub fn findings(facts: &NodeFacts, version: &ContainerdVersion) -> Vec<Finding> 
                 config_path: cp.raw.clone(),
             });
         }
-        if multi_root_ignored(facts, version) {
+        if multi_root_ignored(&facts.config, version) {
             out.push(Finding::MultiRootIgnored {
                 config_path: cp.raw.clone(),
             });

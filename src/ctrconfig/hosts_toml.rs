@@ -11,8 +11,9 @@ use std::fmt;
 use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
 
 use super::config_toml::carry_edit;
+use super::endpoint::Endpoint;
 use super::error::{Position, SyntaxError, position_of};
-use super::plan::TrustMode;
+use super::plan::{InsecureMode, TrustMode};
 use super::tree;
 use super::version::ContainerdVersion;
 use crate::registry::host::RegistryHost;
@@ -35,6 +36,71 @@ pub enum HostsTomlError {
          whole file, or make the change by hand"
     )]
     LayoutNotPreserved,
+    #[error(
+        "hosts.toml already sets `{key}` to another value than the one to move there from \
+         config.toml; merging would drop one of them: merge the two by hand"
+    )]
+    Conflict { key: String },
+}
+
+/// What taking an insecure setting out of a hosts.toml leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsecureRemoval {
+    /// The file holds no such setting for the host: nothing to do.
+    Unchanged,
+    /// The new text; bytes unrelated to the setting are unchanged.
+    Edited(String),
+    /// Nothing would be left (no host entry, no server, no other setting): the caller
+    /// takes the whole file out of service instead of leaving an empty one.
+    NothingLeft,
+}
+
+/// Settings moved from config.toml's legacy tables into one hosts.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MovedSettings {
+    pub server: Option<String>,
+    /// In the order containerd is to try them.
+    pub entries: Vec<MovedEntry>,
+}
+
+/// One `[host."URL"]` entry made from a legacy mirror endpoint and/or tls table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MovedEntry {
+    pub url: String,
+    pub ca: Option<String>,
+    pub skip_verify: Option<bool>,
+    pub client: Option<ClientPair>,
+    pub override_path: bool,
+}
+
+impl MovedEntry {
+    /// The keys this entry sets, as hosts.toml spells them.
+    fn values(&self) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::new();
+        if let Some(ca) = &self.ca {
+            out.push(("ca", Value::from(ca.as_str())));
+        }
+        if let Some(skip) = self.skip_verify {
+            out.push(("skip_verify", Value::from(skip)));
+        }
+        match &self.client {
+            Some(ClientPair {
+                cert,
+                key: Some(key),
+            }) => {
+                let pair = Array::from_iter([cert.as_str(), key.as_str()]);
+                out.push(("client", Value::Array(Array::from_iter([pair]))));
+            }
+            Some(ClientPair { cert, key: None }) => {
+                out.push(("client", Value::from(cert.as_str())));
+            }
+            None => {}
+        }
+        if self.override_path {
+            out.push(("override_path", Value::from(true)));
+        }
+        out
+    }
 }
 
 /// A client certificate and its key; no key means the key is in the certificate file.
@@ -212,7 +278,10 @@ impl HostsToml {
 
     /// This file changed so that `host` is trusted as `mode` says: `server` is set, and
     /// the `[host."URL"]` table gets `ca` / `skip_verify` (and `capabilities` if it had
-    /// none). Everything else (mirrors, headers, comments) is kept.
+    /// none). Everything else (mirrors, headers, comments) is kept. A CA is added to the
+    /// entry's own ones (an extra trust anchor costs nothing, dropping one can break a
+    /// mirror), and a CA fix removes every `skip_verify` in the file: any one of them
+    /// would keep verification off for this registry.
     pub fn with_trust(
         &self,
         host: &RegistryHost,
@@ -220,34 +289,19 @@ impl HostsToml {
     ) -> Result<String, HostsTomlError> {
         let url = server_url(host, mode);
         let mut doc = self.doc.clone();
-        let not_table = |e: tree::NotATable| HostsTomlError::NotATable {
-            key: e.path,
-            found: e.found,
-        };
+        if let TrustMode::Ca(_) = mode {
+            remove_skip_verify(&mut doc, |_| true)?;
+        }
         tree::set_value(doc.as_item_mut(), "server", Value::from(url.as_str()), &[])
             .map_err(not_table)?;
         let path = ["host", url.as_str()];
         let entry = tree::ensure_table(doc.as_item_mut(), &path).map_err(not_table)?;
-        let tl = entry.as_table_like().map(|t| {
-            (
-                t.contains_key("capabilities"),
-                t.get("ca").and_then(Item::as_array).cloned(),
-            )
-        });
-        let (has_caps, ca_array) = tl.unwrap_or((false, None));
-        if !has_caps {
+        if entry.get("capabilities").is_none() {
             tree::set_value(entry, "capabilities", pull_resolve(), &path).map_err(not_table)?;
         }
         match mode {
             TrustMode::Ca(ca) => {
-                let value = match ca_array {
-                    Some(mut arr) if !arr.iter().any(|v| v.as_str() == Some(ca)) => {
-                        arr.push(ca.as_str());
-                        Value::Array(arr)
-                    }
-                    Some(arr) => Value::Array(arr),
-                    None => Value::from(ca.as_str()),
-                };
+                let value = with_ca(entry.get("ca").and_then(Item::as_value), ca);
                 tree::set_value(entry, "ca", value, &path).map_err(not_table)?;
             }
             TrustMode::SkipVerify => {
@@ -256,7 +310,100 @@ impl HostsToml {
             }
             TrustMode::PlainHttp => {}
         }
-        carry_edit(&self.text, &self.doc, &doc).ok_or(HostsTomlError::LayoutNotPreserved)
+        self.finish(&doc)
+    }
+
+    /// This file without the insecure setting `mode` for `host`, for when an insecure
+    /// change's time is up but the file changed since ctrdiag wrote it.
+    ///
+    /// `SkipVerify` removes every `skip_verify = true` (top level and every entry).
+    /// `PlainHttp` removes the `[host."http://<host>"]` table and handles a
+    /// `server = "http://<host>"`: containerd always tries `server` last, and with no
+    /// `server` it uses `https://<host>` there. So when other entries remain, `server`
+    /// becomes `https://<host>`, which keeps the registry itself named as their
+    /// fallback; when none remain it is removed, back to containerd's own default.
+    pub fn without_insecure(
+        &self,
+        host: &RegistryHost,
+        mode: &InsecureMode,
+    ) -> Result<InsecureRemoval, HostsTomlError> {
+        let mut doc = self.doc.clone();
+        let changed = match mode {
+            InsecureMode::SkipVerify => {
+                remove_skip_verify(&mut doc, |i| i.as_bool() == Some(true))?
+            }
+            InsecureMode::PlainHttp => self.remove_plain_http(&mut doc, host)?,
+        };
+        if !changed {
+            Ok(InsecureRemoval::Unchanged)
+        } else if holds_nothing(&doc) {
+            Ok(InsecureRemoval::NothingLeft)
+        } else {
+            Ok(InsecureRemoval::Edited(self.finish(&doc)?))
+        }
+    }
+
+    /// This file with settings moved from config.toml merged in: `server` and each
+    /// `[host."URL"]` entry with the moved keys. Missing entries are appended in order
+    /// with pull/resolve, what legacy mirrors allowed; existing ones keep their
+    /// capabilities. A key the file already sets to another value is a
+    /// [`HostsTomlError::Conflict`]: merging would lose one of them.
+    pub(crate) fn with_moved(&self, moved: &MovedSettings) -> Result<String, HostsTomlError> {
+        let mut doc = self.doc.clone();
+        if let Some(server) = &moved.server {
+            merge_value(
+                doc.as_item_mut(),
+                "server",
+                Value::from(server.as_str()),
+                &[],
+            )?;
+        }
+        for e in &moved.entries {
+            let path = ["host", e.url.as_str()];
+            let is_new = !self.hosts.iter().any(|h| h.url == e.url);
+            let entry = tree::ensure_table(doc.as_item_mut(), &path).map_err(not_table)?;
+            if is_new {
+                tree::set_value(entry, "capabilities", pull_resolve(), &path).map_err(not_table)?;
+            }
+            for (key, value) in e.values() {
+                merge_value(entry, key, value, &path)?;
+            }
+        }
+        self.finish(&doc)
+    }
+
+    /// Removes `[host."http://<host>"]` and rewrites a `server = "http://<host>"` (see
+    /// [`HostsToml::without_insecure`]); whether anything changed.
+    fn remove_plain_http(
+        &self,
+        doc: &mut DocumentMut,
+        host: &RegistryHost,
+    ) -> Result<bool, HostsTomlError> {
+        let (plain, others): (Vec<&HostEntry>, Vec<&HostEntry>) = self
+            .hosts
+            .iter()
+            .partition(|e| Endpoint::is_plain_http_of(&e.url, host));
+        for e in &plain {
+            tree::remove_and_prune(doc.as_item_mut(), &["host", e.url.as_str()])
+                .map_err(not_table)?;
+        }
+        let plain_server = self
+            .server
+            .as_deref()
+            .is_some_and(|s| Endpoint::is_plain_http_of(s, host));
+        if plain_server && others.is_empty() {
+            tree::remove_and_prune(doc.as_item_mut(), &["server"]).map_err(not_table)?;
+        } else if plain_server {
+            let https = format!("https://{host}");
+            tree::set_value(doc.as_item_mut(), "server", Value::from(https), &[])
+                .map_err(not_table)?;
+        }
+        Ok(plain_server || !plain.is_empty())
+    }
+
+    /// The edited tree as text: the original bytes with only the edited lines changed.
+    fn finish(&self, edited: &DocumentMut) -> Result<String, HostsTomlError> {
+        carry_edit(&self.text, &self.doc, edited).ok_or(HostsTomlError::LayoutNotPreserved)
     }
 
     pub fn server(&self) -> Option<&str> {
@@ -291,6 +438,93 @@ pub fn server_url(host: &RegistryHost, mode: &TrustMode) -> String {
     match mode {
         TrustMode::PlainHttp => format!("http://{host}"),
         TrustMode::Ca(_) | TrustMode::SkipVerify => format!("https://{host}"),
+    }
+}
+
+fn not_table(e: tree::NotATable) -> HostsTomlError {
+    HostsTomlError::NotATable {
+        key: e.path,
+        found: e.found,
+    }
+}
+
+/// Removes `skip_verify` from the top level and from every `[host."..."]` entry where
+/// `pick` accepts its value; whether any was removed.
+fn remove_skip_verify(
+    doc: &mut DocumentMut,
+    pick: impl Fn(&Item) -> bool,
+) -> Result<bool, HostsTomlError> {
+    let mut paths = Vec::new();
+    if doc.get("skip_verify").is_some_and(&pick) {
+        paths.push(vec!["skip_verify".to_string()]);
+    }
+    if let Some(hosts) = doc.get("host").and_then(Item::as_table_like) {
+        for (url, entry) in hosts.iter() {
+            if entry.get("skip_verify").is_some_and(&pick) {
+                paths.push(vec!["host".into(), url.to_string(), "skip_verify".into()]);
+            }
+        }
+    }
+    for path in &paths {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        tree::remove_and_prune(doc.as_item_mut(), &path).map_err(not_table)?;
+    }
+    Ok(!paths.is_empty())
+}
+
+/// Whether a document says nothing at all: no key, at most empty tables.
+fn holds_nothing(doc: &DocumentMut) -> bool {
+    doc.iter()
+        .all(|(_, item)| item.as_table_like().is_some_and(|t| t.is_empty()))
+}
+
+/// `ca` with `ca` added: a string when it is the only one, else an array of all.
+fn with_ca(existing: Option<&Value>, ca: &str) -> Value {
+    let mut all = match existing {
+        Some(Value::Array(arr)) => arr.clone(),
+        Some(Value::String(one)) if one.value() != ca => Array::from_iter([one.value().as_str()]),
+        _ => return Value::from(ca),
+    };
+    if !all.iter().any(|v| v.as_str() == Some(ca)) {
+        all.push(ca);
+    }
+    Value::Array(all)
+}
+
+/// Sets `key` unless the table already has it: the same value is kept, another one
+/// is a conflict.
+fn merge_value(
+    table: &mut Item,
+    key: &str,
+    wanted: Value,
+    path: &[&str],
+) -> Result<(), HostsTomlError> {
+    match table.get(key) {
+        None => tree::set_value(table, key, wanted, path).map_err(not_table),
+        Some(Item::Value(have)) if holds(have, &wanted) => Ok(()),
+        Some(_) => Err(HostsTomlError::Conflict {
+            key: tree::dotted(&[path, &[key]].concat()),
+        }),
+    }
+}
+
+/// Whether `have` already says `wanted`: the same value, or an array holding it.
+fn holds(have: &Value, wanted: &Value) -> bool {
+    same(have, wanted)
+        || have
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| same(v, wanted)))
+}
+
+/// The same TOML value, whatever its spelling (quotes, spaces, comments).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.value() == y.value(),
+        (Value::Boolean(x), Value::Boolean(y)) => x.value() == y.value(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| same(a, b))
+        }
+        _ => false,
     }
 }
 

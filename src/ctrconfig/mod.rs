@@ -2,11 +2,13 @@
 //! findings and planned edits. Pure: text and facts in, results out; no I/O.
 
 pub mod config_toml;
+mod endpoint;
 pub mod error;
 pub mod facts;
 pub mod findings;
 pub mod hosts_dir;
 pub mod hosts_toml;
+mod migrate;
 pub mod plan;
 pub mod version;
 
@@ -21,8 +23,10 @@ pub use error::{Position, SyntaxError};
 pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts};
 pub use findings::{Finding, findings};
 pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
-pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError};
+pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, InsecureRemoval};
+pub use migrate::Unmovable;
 pub use plan::{
-    Edit, FileKind, PlanError, PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
+    Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
+    plan_trust,
 };
 pub use version::{ContainerdVersion, VersionError};

@@ -7,7 +7,7 @@
 //! and that have no header of their own. Add-then-remove therefore restores the
 //! original bytes (LAB.md, measured with toml_edit 0.25).
 
-use toml_edit::{InlineTable, Item, Table, Value};
+use toml_edit::{Array, InlineTable, Item, Table, Value};
 
 /// A key path's display form, `a."b.c".d`, as an operator would write it in the file.
 pub(crate) fn dotted(path: &[&str]) -> String {
@@ -65,6 +65,43 @@ pub(crate) fn lookup<'a>(root: &'a Item, path: &[&str]) -> Result<Option<&'a Ite
         }
     }
     Ok(Some(cur))
+}
+
+/// Follows `path` from `root` for editing, without creating anything.
+pub(crate) fn lookup_mut<'a>(
+    root: &'a mut Item,
+    path: &[&str],
+) -> Result<Option<&'a mut Item>, NotATable> {
+    let mut cur = root;
+    for (i, key) in path.iter().enumerate() {
+        let here = kind(cur);
+        let table = cur.as_table_like_mut().ok_or_else(|| NotATable {
+            path: dotted(&path[..i]),
+            found: here,
+        })?;
+        match table.get_mut(key) {
+            Some(next) => cur = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// Removes the elements of `array` that `drop` picks; returns how many. The element
+/// that becomes the first one takes over the old first one's leading whitespace, so
+/// `["a", "b"]` without `"a"` reads `["b"]`, not `[ "b"]`.
+pub(crate) fn remove_elements(array: &mut Array, drop: impl Fn(&Value) -> bool) -> usize {
+    let before = array.len();
+    let first_prefix = array
+        .get(0)
+        .and_then(|v| v.decor().prefix().cloned())
+        .unwrap_or_default();
+    let first_dropped = array.get(0).is_some_and(&drop);
+    array.retain(|v| !drop(v));
+    if first_dropped && let Some(first) = array.get_mut(0) {
+        first.decor_mut().set_prefix(first_prefix);
+    }
+    before - array.len()
 }
 
 /// Follows `path`, creating missing tables. Created ancestors are implicit; the last

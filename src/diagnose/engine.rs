@@ -599,7 +599,7 @@ fn probe_findings(
             evidence: facts
                 .hosts_toml
                 .iter()
-                .map(|t| ev("hosts.toml", t.clone()))
+                .map(|t| ev("hosts.toml", crate::redact::secrets(t)))
                 .collect(),
             remedies: vec![remedy(
                 "trust the CA instead of skipping verification",

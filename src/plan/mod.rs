@@ -117,8 +117,12 @@ impl Plan {
     }
 }
 
-/// `diff -u` style output for one file; a new file diffs against /dev/null.
+/// `diff -u` style output for one file; a new file diffs against /dev/null. Secrets
+/// in either side are shown as placeholders ([`crate::redact`]): diffs are for people.
 pub fn unified_diff(path: &std::path::Path, before: Option<&str>, after: &str) -> String {
+    let before = before.map(crate::redact::secrets);
+    let after = crate::redact::secrets(after);
+    let (before, after) = (before.as_deref(), after.as_str());
     let name = path.display().to_string();
     let old_name = if before.is_some() {
         format!("a{name}")

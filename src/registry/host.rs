@@ -25,6 +25,21 @@ pub enum HostError {
     BadLabel { host: String },
     #[error("registry host {host:?} has port {port:?}: a port is a number from 1 to 65535")]
     BadPort { host: String, port: String },
+    #[error(
+        "`_default` is containerd's fallback hosts directory, not a registry: name the registry \
+         itself (e.g. `registry.example.com:5000`)"
+    )]
+    DefaultDirName,
+    #[error(
+        "registry host {host:?} looks like containerd's directory name for `{name}:{port}` \
+         (certs.d writes the port as `_{port}_`), so its hosts directory would be confused with \
+         that registry's: use the registry's real name, with `:{port}` if that is what you meant"
+    )]
+    PortDirName {
+        host: String,
+        name: String,
+        port: String,
+    },
 }
 
 /// A validated `host[:port]` (IPv6 literals in brackets, `[::1]:5000`, are accepted).
@@ -101,10 +116,30 @@ impl FromStr for RegistryHost {
                 });
             }
         }
-        Ok(RegistryHost {
-            name: name.to_ascii_lowercase(),
-            port,
-        })
+        let name = name.to_ascii_lowercase();
+        check_dir_lookup(s, &name)?;
+        Ok(RegistryHost { name, port })
+    }
+}
+
+/// Refuses names that containerd's certs.d lookup would take for another directory:
+/// `_default` (the fallback for every host) and `<name>_<digits>_` (its spelling of
+/// `<name>:<digits>`). Checked on the lowercased name, the form directories get.
+fn check_dir_lookup(input: &str, name: &str) -> Result<(), HostError> {
+    if name == "_default" {
+        return Err(HostError::DefaultDirName);
+    }
+    let mangled = name
+        .strip_suffix('_')
+        .and_then(|n| n.rsplit_once('_'))
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    match mangled {
+        Some((n, p)) => Err(HostError::PortDirName {
+            host: input.to_string(),
+            name: n.to_string(),
+            port: p.to_string(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -163,9 +198,33 @@ mod tests {
         ] {
             assert!(bad.parse::<RegistryHost>().is_err(), "{bad:?} was accepted");
         }
+        // Names containerd's certs.d lookup would confuse with another directory.
+        for bad in [
+            "_default",
+            "_DEFAULT:5000",
+            "reg_5000_",
+            "reg_5000_:443",
+            "my.reg_1_",
+        ] {
+            assert!(bad.parse::<RegistryHost>().is_err(), "{bad:?} was accepted");
+        }
         assert!(matches!(
             "a".repeat(300).parse::<RegistryHost>(),
             Err(HostError::TooLong { .. })
         ));
+        assert_eq!(
+            "_default".parse::<RegistryHost>(),
+            Err(HostError::DefaultDirName)
+        );
+        let err = "Reg_5000_".parse::<RegistryHost>().unwrap_err();
+        assert!(
+            matches!(&err, HostError::PortDirName { name, port, .. } if name == "reg" && port == "5000"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`reg:5000`"), "{err}");
+        // Underscores elsewhere stay legal: only the `_<digits>_` ending is containerd's.
+        for ok in ["my_reg", "reg_5000", "reg_x_", "_default.example", "a_1_b"] {
+            assert!(ok.parse::<RegistryHost>().is_ok(), "{ok:?} was refused");
+        }
     }
 }

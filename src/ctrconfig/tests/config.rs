@@ -1,6 +1,6 @@
 use super::*;
 use crate::ctrconfig::config_toml::LegacyTlsSetting;
-use crate::ctrconfig::{ConfigError, ConfigVersion};
+use crate::ctrconfig::{ConfigError, ConfigVersion, InsecureMode};
 
 #[test]
 fn default_configs_round_trip_byte_for_byte() {
@@ -378,4 +378,106 @@ fn edits_keep_the_spelling_of_headers_they_do_not_touch() {
         cleaned
             .contains("[plugins.\"io.containerd.cri.v1.images\".registry.configs.\"r.test\".auth]")
     );
+}
+
+#[test]
+fn a_legacy_ca_file_takes_insecure_skip_verify_out() {
+    let h = host("reg.test:5443");
+    let insecure = cfg(DEFAULT_16)
+        .with_legacy_tls(&h, &LegacyTlsSetting::InsecureSkipVerify)
+        .unwrap();
+    let fixed = cfg(&insecure)
+        .with_legacy_tls(&h, &LegacyTlsSetting::CaFile("/etc/ssl/ca.pem".into()))
+        .unwrap();
+    let (removed, added) = line_diff(&insecure, &fixed);
+    assert_eq!(removed, ["insecure_skip_verify = true"]);
+    assert_eq!(added, ["ca_file = \"/etc/ssl/ca.pem\""]);
+    assert_eq!(cfg(&fixed).facts().legacy_tls[0].insecure_skip_verify, None);
+}
+
+#[test]
+fn removing_legacy_skip_verify_prunes_only_what_it_empties() {
+    let h = host("reg.test:5443");
+    let added = cfg(DEFAULT_16)
+        .with_legacy_tls(&h, &LegacyTlsSetting::InsecureSkipVerify)
+        .unwrap();
+    let (after, removed) = cfg(&added)
+        .without_legacy_insecure(&h, &InsecureMode::SkipVerify)
+        .unwrap();
+    assert_eq!(after, DEFAULT_16, "the emptied tls table goes too");
+    assert_eq!(
+        removed,
+        [
+            "plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"reg.test:5443\".tls.insecure_skip_verify"
+        ]
+    );
+    // Edited by hand since: a CA and credentials stay, and so does a `false`.
+    let text = r#"version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.configs."reg.test:5443".tls]
+  ca_file = "/ca.pem"
+  insecure_skip_verify = true
+[plugins."io.containerd.grpc.v1.cri".registry.configs."reg.test:5443".auth]
+  username = "u"
+[plugins."io.containerd.grpc.v1.cri".registry.configs."other.test".tls]
+  insecure_skip_verify = true
+"#;
+    let (after, removed) = cfg(text)
+        .without_legacy_insecure(&h, &InsecureMode::SkipVerify)
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        after,
+        text.replacen("  insecure_skip_verify = true\n", "", 1)
+    );
+    let safe = text.replacen(
+        "insecure_skip_verify = true",
+        "insecure_skip_verify = false",
+        1,
+    );
+    let (after, removed) = cfg(&safe)
+        .without_legacy_insecure(&h, &InsecureMode::SkipVerify)
+        .unwrap();
+    assert!(removed.is_empty());
+    assert_eq!(after, safe);
+}
+
+#[test]
+fn removing_a_legacy_plain_http_endpoint_keeps_the_others() {
+    let h = host("plain.test:5000");
+    let only = cfg(DEFAULT_16)
+        .with_legacy_mirror(&h, &["http://plain.test:5000".to_string()])
+        .unwrap();
+    let (after, removed) = cfg(&only)
+        .without_legacy_insecure(&h, &InsecureMode::PlainHttp)
+        .unwrap();
+    assert_eq!(after, DEFAULT_16, "the emptied mirror entry goes too");
+    assert_eq!(
+        removed,
+        ["plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"plain.test:5000\""]
+    );
+    let two = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"plain.test:5000\"]\n  endpoint = [\"http://plain.test:5000\", \"https://mirror.local\"] # edited\n";
+    let (after, removed) = cfg(two)
+        .without_legacy_insecure(&h, &InsecureMode::PlainHttp)
+        .unwrap();
+    assert_eq!(
+        after,
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"plain.test:5000\"]\n  endpoint = [\"https://mirror.local\"] # edited\n"
+    );
+    assert_eq!(
+        removed,
+        ["plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"plain.test:5000\".endpoint"]
+    );
+    let (after, removed) = cfg(&after)
+        .without_legacy_insecure(&h, &InsecureMode::PlainHttp)
+        .unwrap();
+    assert!(removed.is_empty());
+    assert!(after.contains("mirror.local"));
+}
+
+#[test]
+fn unknown_legacy_keys_are_recorded() {
+    let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"a.test\".tls]\n  ca_file = \"/a\"\n  ca_dir = \"/d\"\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"a.test\"]\n  endpoint = []\n  rewrite = {}\n";
+    let f = cfg(text).facts().clone();
+    assert_eq!(f.legacy_tls[0].other_keys, ["ca_dir"]);
+    assert_eq!(f.mirrors[0].other_keys, ["rewrite"]);
 }

@@ -136,6 +136,8 @@ fn version_1_files_and_unreadable_versions_are_reported() {
     );
     let f = findings(&node(DEFAULT_21, vec![]), &ver("1.7.24"));
     assert_eq!(f, [Finding::ConfigVersionUnreadable { file: 3 }]);
+    assert_eq!(f[0].cause_code(), Some("config_unreadable"));
+    assert_eq!(Finding::ConfigVersion1.cause_code(), None);
     assert!(findings(&node(DEFAULT_16, vec![]), &ver("1.6.20")).is_empty());
     assert!(findings(&node(DEFAULT_16, vec![]), &ver("2.1.9")).is_empty());
 }

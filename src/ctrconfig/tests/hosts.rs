@@ -1,6 +1,9 @@
 use super::*;
 use crate::ctrconfig::hosts_toml::ClientPair;
-use crate::ctrconfig::{HostsProblemKind, HostsToml, HostsTomlError, TrustMode};
+use crate::ctrconfig::hosts_toml::{MovedEntry, MovedSettings};
+use crate::ctrconfig::{
+    HostsProblemKind, HostsToml, HostsTomlError, InsecureMode, InsecureRemoval, TrustMode,
+};
 
 const FULL: &str = r#"# mirror first, then the registry itself
 server = "https://reg.test:5443"
@@ -137,15 +140,12 @@ fn with_trust_keeps_the_rest_of_an_existing_file() {
         .unwrap()
         .with_trust(&h, &TrustMode::Ca("/ca.pem".into()))
         .unwrap();
-    let (removed, added) = line_diff(FULL, &after);
-    assert!(removed.is_empty(), "{removed:?}");
-    assert_eq!(
-        added,
-        [
-            "  capabilities = [\"pull\", \"resolve\"]",
-            "  ca = \"/ca.pem\""
-        ]
+    // The CA fix also takes the entry's `skip_verify` out; the rest is untouched.
+    let expected = format!(
+        "{}  capabilities = [\"pull\", \"resolve\"]\n  ca = \"/ca.pem\"\n",
+        FULL.replace("  skip_verify = true\n", "")
     );
+    assert_eq!(after, expected);
 
     // A top-level-only file gains the [host] table it needs on 1.x.
     let old = "server = \"https://reg.test:5443\"\n";
@@ -172,5 +172,200 @@ fn with_trust_keeps_the_rest_of_an_existing_file() {
     assert_eq!(
         HostsToml::parse(&once).unwrap().hosts()[0].settings.ca,
         ["/a.pem", "/b.pem"]
+    );
+}
+
+/// skip_verify at the top level, in a mirror entry (false) and in the registry's entry.
+const SKIPPING: &str = r#"# test registry
+server = "https://reg.test:5443"
+skip_verify = true # top level applies to server
+
+[host."https://mirror.local"]
+  capabilities = ["pull"]
+  skip_verify = false
+
+[host."https://reg.test:5443"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
+"#;
+
+#[test]
+fn a_ca_fix_removes_every_skip_verify_in_the_file() {
+    let after = HostsToml::parse(SKIPPING)
+        .unwrap()
+        .with_trust(&host("reg.test:5443"), &TrustMode::Ca("/ca.pem".into()))
+        .unwrap();
+    assert_eq!(
+        after,
+        "# test registry\nserver = \"https://reg.test:5443\"\n\n[host.\"https://mirror.local\"]\n  capabilities = [\"pull\"]\n\n[host.\"https://reg.test:5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"/ca.pem\"\n"
+    );
+    let parsed = HostsToml::parse(&after).unwrap();
+    assert_eq!(parsed.top_level().skip_verify, None);
+    assert!(
+        parsed
+            .hosts()
+            .iter()
+            .all(|e| e.settings.skip_verify.is_none())
+    );
+}
+
+#[test]
+fn a_second_ca_is_added_next_to_the_entrys_own() {
+    let one = "server = \"https://reg.test:5443\"\n[host.\"https://reg.test:5443\"]\nca = \"/a.pem\" # ours\n";
+    let after = HostsToml::parse(one)
+        .unwrap()
+        .with_trust(&host("reg.test:5443"), &TrustMode::Ca("/b.pem".into()))
+        .unwrap();
+    assert_eq!(
+        HostsToml::parse(&after).unwrap().hosts()[0].settings.ca,
+        ["/a.pem", "/b.pem"]
+    );
+    assert!(
+        after.contains("\nca = [\"/a.pem\", \"/b.pem\"] # ours\n"),
+        "{after}"
+    );
+}
+
+#[test]
+fn removing_skip_verify_takes_only_the_true_ones() {
+    let h = host("reg.test:5443");
+    let parsed = HostsToml::parse(SKIPPING).unwrap();
+    let InsecureRemoval::Edited(after) = parsed
+        .without_insecure(&h, &InsecureMode::SkipVerify)
+        .unwrap()
+    else {
+        panic!("expected an edit");
+    };
+    assert_eq!(
+        after,
+        SKIPPING
+            .replace("skip_verify = true # top level applies to server\n", "")
+            .replace(
+                "  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n",
+                "  capabilities = [\"pull\", \"resolve\"]\n"
+            )
+    );
+    assert!(
+        after.contains("skip_verify = false"),
+        "a false value is not insecure"
+    );
+    assert_eq!(
+        HostsToml::parse(&after)
+            .unwrap()
+            .without_insecure(&h, &InsecureMode::SkipVerify)
+            .unwrap(),
+        InsecureRemoval::Unchanged
+    );
+    // A file that only said skip_verify leaves nothing behind.
+    let only = "host.\"https://reg.test:5443\".skip_verify = true\n";
+    assert_eq!(
+        HostsToml::parse(only)
+            .unwrap()
+            .without_insecure(&h, &InsecureMode::SkipVerify)
+            .unwrap(),
+        InsecureRemoval::NothingLeft
+    );
+}
+
+#[test]
+fn removing_plain_http_restores_https_or_leaves_nothing() {
+    let h = host("plain.test:5000");
+    let own = HostsToml::recommended(&h, &TrustMode::PlainHttp);
+    let parsed = HostsToml::parse(&own).unwrap();
+    assert_eq!(
+        parsed
+            .without_insecure(&h, &InsecureMode::PlainHttp)
+            .unwrap(),
+        InsecureRemoval::NothingLeft
+    );
+    // skip_verify is not plain HTTP, and another host's http entry is not this one's.
+    assert_eq!(
+        parsed
+            .without_insecure(&host("other.test:5000"), &InsecureMode::PlainHttp)
+            .unwrap(),
+        InsecureRemoval::Unchanged
+    );
+    assert_eq!(
+        parsed
+            .without_insecure(&h, &InsecureMode::SkipVerify)
+            .unwrap(),
+        InsecureRemoval::Unchanged
+    );
+
+    // Someone added a mirror since: it stays, with the registry itself (https) as the
+    // fallback containerd tries last.
+    let edited = format!("{own}\n[host.\"https://mirror.local\"]\n  capabilities = [\"pull\"]\n");
+    let InsecureRemoval::Edited(after) = HostsToml::parse(&edited)
+        .unwrap()
+        .without_insecure(&h, &InsecureMode::PlainHttp)
+        .unwrap()
+    else {
+        panic!("expected an edit");
+    };
+    assert_eq!(
+        after,
+        "# Registry settings for plain.test:5000, written by ctrdiag.\nserver = \"https://plain.test:5000\"\n\n[host.\"https://mirror.local\"]\n  capabilities = [\"pull\"]\n"
+    );
+}
+
+fn moved(url: &str, ca: Option<&str>, skip_verify: Option<bool>) -> MovedEntry {
+    MovedEntry {
+        url: url.into(),
+        ca: ca.map(str::to_string),
+        skip_verify,
+        client: None,
+        override_path: false,
+    }
+}
+
+#[test]
+fn moved_settings_merge_into_a_file_or_conflict() {
+    let settings = MovedSettings {
+        server: Some("https://reg.test:5443".into()),
+        entries: vec![
+            moved("https://new.mirror", Some("/etc/ssl/m.pem"), None),
+            moved("https://reg.test:5443", None, Some(true)),
+        ],
+    };
+    // FULL already has the server and the registry's skip_verify: only the new mirror
+    // entry is appended, after the file's own entries, and the registry's entry keeps
+    // its (default) capabilities.
+    let after = HostsToml::parse(FULL)
+        .unwrap()
+        .with_moved(&settings)
+        .unwrap();
+    assert_eq!(
+        after,
+        format!(
+            "{FULL}\n[host.\"https://new.mirror\"]\ncapabilities = [\"pull\", \"resolve\"]\nca = \"/etc/ssl/m.pem\"\n"
+        )
+    );
+    // A different value for a key the file sets is refused.
+    let clash = MovedSettings {
+        server: None,
+        entries: vec![moved("https://reg.test:5443", None, Some(false))],
+    };
+    match HostsToml::parse(FULL).unwrap().with_moved(&clash) {
+        Err(e @ HostsTomlError::Conflict { .. }) => {
+            assert!(
+                e.to_string()
+                    .contains("host.\"https://reg.test:5443\".skip_verify"),
+                "{e}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A CA the entry already lists in an array is the same value.
+    let listed = MovedSettings {
+        server: None,
+        entries: vec![moved(
+            "https://mirror.local:5000",
+            Some("mirror-extra.pem"),
+            None,
+        )],
+    };
+    assert_eq!(
+        HostsToml::parse(FULL).unwrap().with_moved(&listed).unwrap(),
+        FULL
     );
 }

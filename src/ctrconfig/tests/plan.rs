@@ -1,7 +1,9 @@
 use super::*;
+use crate::ctrconfig::config_toml::LegacyTlsSetting;
 use crate::ctrconfig::plan::needs_restart;
 use crate::ctrconfig::{
-    Edit, FileKind, HostsToml, PlanError, PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
+    Edit, FileKind, HostsToml, HostsTomlError, PlanError, PlanOptions, TrustMode, Unmovable,
+    plan_remove_overrides, plan_trust,
 };
 
 const CERTS: &str = "/etc/containerd/certs.d";
@@ -230,57 +232,335 @@ fn an_existing_hosts_toml_is_edited_or_replaced() {
 }
 
 #[test]
-fn legacy_entries_block_adding_config_path() {
+fn legacy_entries_are_moved_out_when_config_path_is_added() {
     let with_tls = cfg(DEFAULT_16)
-        .with_legacy_tls(
-            &host("old.test"),
-            &crate::ctrconfig::config_toml::LegacyTlsSetting::InsecureSkipVerify,
-        )
+        .with_legacy_tls(&host("old.test"), &LegacyTlsSetting::InsecureSkipVerify)
         .unwrap();
     let facts = node(&with_tls, vec![]);
-    let err = plan_trust(
-        &facts,
-        &ver("1.6.20"),
-        &host("reg.test:5443"),
-        &ca(),
-        &PlanOptions::default(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, PlanError::LegacyBlocksConfigPath { entries, .. } if entries.len() == 1),
-        "{err:?}"
+    let h = host("reg.test:5443");
+    let edits = plan_trust(&facts, &ver("1.6.20"), &h, &ca(), &PlanOptions::default()).unwrap();
+    let paths: Vec<_> = edits.iter().map(Edit::path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/containerd/certs.d/reg.test:5443/hosts.toml",
+            "/etc/containerd/certs.d/old.test/hosts.toml",
+            "/etc/containerd/config.toml"
+        ]
     );
-    assert!(err.to_string().contains("remove them first"));
-    // On 2.x the ignored tls entry does not block config_path.
-    assert!(
-        plan_trust(
-            &facts,
-            &ver("2.1.9"),
-            &host("reg.test:5443"),
-            &ca(),
-            &PlanOptions::default()
-        )
-        .is_ok()
+    let (_, _, _, moved, _) = write_of(&edits[1]);
+    let moved = HostsToml::parse(moved).unwrap();
+    assert_eq!(moved.hosts()[0].url, "https://old.test");
+    assert_eq!(moved.hosts()[0].settings.skip_verify, Some(true));
+    let (_, _, _, after, _) = write_of(&edits[2]);
+    assert_eq!(
+        after,
+        with_config_path(DEFAULT_16, CERTS),
+        "tls out, config_path in"
     );
-    // Mirrors block it everywhere.
+    // On 2.x the ignored tls entry neither blocks config_path nor moves.
+    let edits = plan_trust(&facts, &ver("2.1.9"), &h, &ca(), &PlanOptions::default()).unwrap();
+    assert_eq!(edits.len(), 2);
+    let (_, _, _, after, _) = write_of(&edits[1]);
+    assert_eq!(cfg(after).facts().legacy_tls.len(), 1);
+    // Mirrors block it everywhere, and move everywhere.
     let with_mirror = cfg(DEFAULT_16)
         .with_legacy_mirror(&host("m.test"), &["http://m.test".into()])
         .unwrap();
     let facts = node(&with_mirror, vec![]);
-    assert!(matches!(
-        plan_trust(
-            &facts,
-            &ver("2.1.9"),
-            &host("reg.test:5443"),
-            &ca(),
-            &PlanOptions::default()
+    let edits = plan_trust(&facts, &ver("2.1.9"), &h, &ca(), &PlanOptions::default()).unwrap();
+    assert_eq!(edits[1].path(), "/etc/containerd/certs.d/m.test/hosts.toml");
+    let (_, _, _, after, _) = write_of(&edits[2]);
+    assert_eq!(after, with_config_path(DEFAULT_16, CERTS));
+}
+
+/// The runbook's broken node: `config_path` plus legacy tls and mirrors on 1.7, so
+/// the CRI plugin is not loaded and every pull fails.
+const RUNBOOK: &str = r#"version = 2
+root = "/var/lib/containerd"
+
+# kept by the operator
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  snapshotter = "overlayfs"
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+
+[plugins."io.containerd.grpc.v1.cri".registry.configs."r.test:5000".tls]
+  ca_file = "/etc/ssl/r.pem"
+
+[plugins."io.containerd.grpc.v1.cri".registry.configs."r.test:5000".auth]
+  username = "bot"
+  password = "s3cret"
+
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."m.test"]
+  endpoint = ["https://mirror.local:5000", "http://m.test"]
+
+[plugins."io.containerd.grpc.v1.cri".registry.headers]
+  X-Team = ["infra"]
+"#;
+
+const R_CA: &str = "/etc/containerd/certs.d/r.test:5000/ctrdiag-ca.crt";
+
+/// RUNBOOK without the two blocking tables: what config.toml must become.
+fn runbook_cleaned(text: &str) -> String {
+    text.replace(
+        "[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.test:5000\".tls]\n  ca_file = \"/etc/ssl/r.pem\"\n\n",
+        "",
+    )
+    .replace(
+        "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"m.test\"]\n  endpoint = [\"https://mirror.local:5000\", \"http://m.test\"]\n\n",
+        "",
+    )
+}
+
+/// Checks the two hosts.toml edits of a runbook plan.
+fn assert_runbook_hosts_files(edits: &[Edit]) {
+    let (path, kind, before, target, restart) = write_of(&edits[0]);
+    assert_eq!(path, "/etc/containerd/certs.d/r.test:5000/hosts.toml");
+    assert_eq!((kind, before, restart), (FileKind::HostsToml, None, false));
+    assert_eq!(
+        target,
+        format!(
+            "# Registry settings for r.test:5000, moved from config.toml by ctrdiag.\n\
+             server = \"https://r.test:5000\"\n\n\
+             [host.\"https://r.test:5000\"]\n\
+             capabilities = [\"pull\", \"resolve\"]\n\
+             ca = [\"/etc/ssl/r.pem\", \"{R_CA}\"]\n"
         ),
-        Err(PlanError::LegacyBlocksConfigPath { .. })
+        "the legacy CA moved, the requested one added"
+    );
+    let (path, _, before, mirror, restart) = write_of(&edits[1]);
+    assert_eq!(path, "/etc/containerd/certs.d/m.test/hosts.toml");
+    assert_eq!((before, restart), (None, false));
+    assert_eq!(
+        mirror,
+        "# Registry settings for m.test, moved from config.toml by ctrdiag.\n\
+         server = \"https://m.test\"\n\n\
+         [host.\"https://mirror.local:5000\"]\n\
+         capabilities = [\"pull\", \"resolve\"]\n\n\
+         [host.\"http://m.test\"]\n\
+         capabilities = [\"pull\", \"resolve\"]\n"
+    );
+    for e in &edits[..2] {
+        match e {
+            Edit::WriteFile { reason, .. } => assert!(reason.contains("config.toml"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let ready = HostsToml::parse(target).unwrap();
+    assert!(ready.problems(&ver("1.7.24")).is_empty());
+}
+
+#[test]
+fn the_runbooks_broken_node_is_repaired_in_one_plan() {
+    let facts = node(RUNBOOK, vec![]);
+    let h = host("r.test:5000");
+    let mode = TrustMode::Ca(R_CA.into());
+    let edits = plan_trust(&facts, &ver("1.7.24"), &h, &mode, &PlanOptions::default()).unwrap();
+    assert_eq!(edits.len(), 3, "{edits:?}");
+    assert_runbook_hosts_files(&edits);
+    let (path, kind, before, after, restart) = write_of(&edits[2]);
+    assert_eq!(
+        (path, kind, before, restart),
+        (
+            "/etc/containerd/config.toml",
+            FileKind::ConfigToml,
+            Some(RUNBOOK),
+            true
+        )
+    );
+    assert_eq!(after, runbook_cleaned(RUNBOOK), "only the two tables go");
+    let f = cfg(after).facts().clone();
+    assert!(f.legacy_tls.is_empty() && f.mirrors.is_empty());
+    assert_eq!(f.legacy_auth[0].host, "r.test:5000", "credentials stay");
+    assert_eq!(edits.iter().filter(|e| e.needs_restart()).count(), 1);
+    match &edits[2] {
+        Edit::WriteFile { reason, .. } => {
+            assert!(reason.contains("configs.\"r.test:5000\".tls"), "{reason}");
+            assert!(reason.contains("mirrors.\"m.test\""), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Findings still see the broken state in the file as it is.
+    assert!(
+        crate::ctrconfig::findings(&facts, &ver("1.7.24"))
+            .iter()
+            .any(|f| matches!(f, crate::ctrconfig::Finding::ConfigConflict { entries, .. } if entries.len() == 2))
+    );
+}
+
+#[test]
+fn the_runbooks_node_without_config_path_gets_it_with_the_move() {
+    let without = RUNBOOK.replace(
+        "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n\n",
+        "",
+    );
+    let facts = node(&without, vec![]);
+    let mode = TrustMode::Ca(R_CA.into());
+    let edits = plan_trust(
+        &facts,
+        &ver("1.7.24"),
+        &host("r.test:5000"),
+        &mode,
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(edits.len(), 3, "{edits:?}");
+    assert_runbook_hosts_files(&edits);
+    let (_, _, _, after, restart) = write_of(&edits[2]);
+    assert!(restart);
+    let expected = cfg(&runbook_cleaned(&without))
+        .with_config_path(CERTS)
+        .unwrap();
+    assert_eq!(after, expected);
+    assert_eq!(cfg(after).facts().config_path.as_ref().unwrap().raw, CERTS);
+}
+
+#[test]
+fn legacy_settings_merge_into_existing_hosts_files_and_mirrors_star_into_default() {
+    let text = r#"version = 2
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."*"]
+  endpoint = ["cache.local:5000/v2/proxy"]
+[plugins."io.containerd.grpc.v1.cri".registry.configs."cache.local:5000".tls]
+  cert_file = "/etc/ssl/c.cert"
+  key_file = "/etc/ssl/c.key"
+  insecure_skip_verify = true
+"#;
+    let existing = "server = \"https://cache.local:5000\"\n[host.\"https://cache.local:5000\"]\n  capabilities = [\"pull\"]\n";
+    let facts = node(text, vec![dir(CERTS, "cache.local_5000_", Some(existing))]);
+    let edits = plan_trust(
+        &facts,
+        &ver("1.7.24"),
+        &host("reg.test:5443"),
+        &TrustMode::SkipVerify,
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    let paths: Vec<_> = edits.iter().map(Edit::path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/containerd/certs.d/reg.test:5443/hosts.toml",
+            "/etc/containerd/certs.d/cache.local_5000_/hosts.toml",
+            "/etc/containerd/certs.d/_default/hosts.toml",
+            "/etc/containerd/config.toml"
+        ]
+    );
+    // The target's own directory hides _default, so it keeps the "*" mirror first.
+    let (_, _, _, target, _) = write_of(&edits[0]);
+    let target = HostsToml::parse(target).unwrap();
+    let urls: Vec<_> = target.hosts().iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        ["https://cache.local:5000/v2/proxy", "https://reg.test:5443"]
+    );
+    let proxy = &target.hosts()[0].settings;
+    assert!(
+        proxy.override_path,
+        "legacy paths are the API root as written"
+    );
+    assert_eq!(proxy.skip_verify, Some(true));
+    assert_eq!(proxy.client[0].key.as_deref(), Some("/etc/ssl/c.key"));
+    // The tls host has no mirror of its own, so its directory (an existing one: merged
+    // into, its own entry kept first) gets the "*" endpoint. That endpoint is on the
+    // host itself, so 1.x added no fallback, and the TLS settings go on it.
+    let (_, _, before, merged, _) = write_of(&edits[1]);
+    assert_eq!(before, Some(existing));
+    assert_eq!(
+        merged,
+        format!(
+            "{existing}\n[host.\"https://cache.local:5000/v2/proxy\"]\ncapabilities = [\"pull\", \"resolve\"]\n\
+             skip_verify = true\nclient = [[\"/etc/ssl/c.cert\", \"/etc/ssl/c.key\"]]\noverride_path = true\n"
+        )
+    );
+    let (_, _, _, default, _) = write_of(&edits[2]);
+    let default = HostsToml::parse(default).unwrap();
+    assert_eq!(
+        default.server(),
+        None,
+        "containerd fills in the host pulled from"
+    );
+    assert_eq!(default.hosts().len(), 1);
+    let (_, _, _, after, _) = write_of(&edits[3]);
+    assert!(cfg(after).facts().mirrors.is_empty() && cfg(after).facts().legacy_tls.is_empty());
+}
+
+#[test]
+fn legacy_tables_that_cannot_move_are_refused_with_what_to_do() {
+    let h = host("reg.test:5443");
+    let plan = |text: &str, v: &str, dirs| {
+        plan_trust(
+            &node(text, dirs),
+            &ver(v),
+            &h,
+            &ca(),
+            &PlanOptions::default(),
+        )
+    };
+    let tls = |key: &str, body: &str| {
+        format!(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"{CERTS}\"\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"{key}\".tls]\n{body}"
+        )
+    };
+    let problem = |r: Result<Vec<Edit>, PlanError>| match r {
+        Err(e @ PlanError::LegacyBlocksConfigPath { .. }) => {
+            assert!(e.to_string().contains("move them by hand"), "{e}");
+            match e {
+                PlanError::LegacyBlocksConfigPath {
+                    problem, entries, ..
+                } => {
+                    assert!(!entries.is_empty());
+                    *problem
+                }
+                _ => unreachable!(),
+            }
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        problem(plan(&tls("a.test", "ca_dir = \"/d\"\n"), "1.7.24", vec![])),
+        Unmovable::UnknownKeys { keys, .. } if keys == ["ca_dir"]
     ));
-    // The remove-overrides plan, applied, unblocks it.
-    let removal = plan_remove_overrides(&facts, None).unwrap();
-    let (_, _, _, cleaned, _) = write_of(&removal[0]);
-    assert_eq!(cleaned, DEFAULT_16);
+    assert!(matches!(
+        problem(plan(
+            &tls("https://a.test", "ca_file = \"/a\"\n"),
+            "1.7.24",
+            vec![]
+        )),
+        Unmovable::BadHostKey { .. }
+    ));
+    assert!(matches!(
+        problem(plan(
+            &tls("a.test", "key_file = \"/k\"\n"),
+            "1.6.20",
+            vec![]
+        )),
+        Unmovable::KeyWithoutCert { .. }
+    ));
+    // The hosts.toml already there says the opposite.
+    let clash = "server = \"https://a.test\"\n[host.\"https://a.test\"]\nskip_verify = false\n";
+    let err = plan(
+        &tls("a.test", "insecure_skip_verify = true\n"),
+        "1.7.24",
+        vec![dir(CERTS, "a.test", Some(clash))],
+    );
+    match problem(err) {
+        Unmovable::Existing { path, error } => {
+            assert_eq!(path, "/etc/containerd/certs.d/a.test/hosts.toml");
+            assert!(matches!(error, HostsTomlError::Conflict { .. }));
+        }
+        other => panic!("{other:?}"),
+    }
+    // "*" needs _default, which 1.6.16 does not read.
+    let star = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"*\"]\nendpoint = [\"https://m\"]\n";
+    assert!(matches!(
+        problem(plan(star, "1.6.16", vec![])),
+        Unmovable::NoDefaultDir { .. }
+    ));
+    assert!(plan(star, "1.6.17", vec![]).is_ok());
 }
 
 #[test]
@@ -367,10 +647,7 @@ fn versions_without_hosts_dirs_or_reading_the_file_are_refused() {
 #[test]
 fn remove_overrides_for_one_host_or_all() {
     let mut text = cfg(DEFAULT_16)
-        .with_legacy_tls(
-            &host("a.test:5000"),
-            &crate::ctrconfig::config_toml::LegacyTlsSetting::InsecureSkipVerify,
-        )
+        .with_legacy_tls(&host("a.test:5000"), &LegacyTlsSetting::InsecureSkipVerify)
         .unwrap();
     text = cfg(&text)
         .with_legacy_mirror(&host("b.test"), &["http://b.test".into()])
@@ -422,4 +699,25 @@ fn remove_overrides_for_one_host_or_all() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn docker_hub_mirrors_fall_back_to_its_api_host() {
+    let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n  endpoint = [\"https://mirror.gcr.io\"]\n";
+    let edits = plan_trust(
+        &node(text, vec![]),
+        &ver("2.1.9"),
+        &host("reg.test:5443"),
+        &ca(),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        edits[1].path(),
+        "/etc/containerd/certs.d/docker.io/hosts.toml"
+    );
+    let (_, _, _, hub, _) = write_of(&edits[1]);
+    let hub = HostsToml::parse(hub).unwrap();
+    assert_eq!(hub.server(), Some("https://registry-1.docker.io"));
+    assert_eq!(hub.hosts()[0].url, "https://mirror.gcr.io");
 }
