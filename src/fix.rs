@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
+use crate::ctrconfig::hosts_dir::own_dir_names;
 use crate::ctrconfig::{
-    ContainerdVersion, Edit, NodeFacts, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
-    plan_trust,
+    ContainerdVersion, Edit, HostsToml, InsecureRemoval, NodeFacts, PlanError, PlanOptions,
+    TrustMode, plan_remove_overrides, plan_trust,
 };
 use crate::nodefiles::NodeFiles;
-use crate::plan::{Plan, Step};
+use crate::plan::{InsecureMode, InsecureSetting, Plan, Step, sha256_hex};
 use crate::registry::host::{HostError, RegistryHost};
 use crate::registry::reference::{ImageRef, ReferenceError};
 
@@ -58,6 +59,8 @@ pub enum FixError {
         "a fix is proven by a real pull: give an image on {host} to pull (e.g. `{host}/app:tag`)"
     )]
     NeedsVerifyImage { host: RegistryHost },
+    #[error("a change record names {0}: it cannot be acted on; see `ctrdiag changes`")]
+    BadRecord(String),
     #[error("registry settings also come from imported file(s) {}: containerd merges them with config.toml, and ctrdiag will not edit around them; move those settings into config.toml (or drop them), then run the fix again", .files.join(", "))]
     ImportedRegistrySettings { files: Vec<String> },
 }
@@ -235,10 +238,110 @@ fn step_for(edit: Edit, files: &NodeFiles) -> Step {
                 why: reason,
             }
         }
-        Edit::RemoveFile { path, reason, .. } => Step::MoveToBackup {
+        Edit::RemoveFile {
+            path,
+            reason,
+            before,
+            ..
+        } => Step::MoveToBackup {
+            sha256: match &before {
+                Some(text) => Some(sha256_hex(text.as_bytes())),
+                None => files.other_files_sha256.get(&path).cloned(),
+            },
             path: path.into(),
             why: reason,
         },
+    }
+}
+
+/// The edits that end `setting` on the node as its files are now: `skip_verify` (or
+/// the `http://` endpoint) removed from the host's own hosts.toml files under every
+/// `config_path` root, and from config.toml's legacy table (then containerd restarts).
+/// A hosts.toml left with nothing in it is moved to the backup area. Everything else
+/// in the files stays. `None`: the setting is already gone.
+pub fn plan_insecure_end(
+    files: &NodeFiles,
+    setting: &InsecureSetting,
+    unit: &str,
+) -> Result<Option<Plan>, FixError> {
+    let host: RegistryHost = setting
+        .host
+        .parse()
+        .map_err(|e| FixError::BadRecord(format!("{e}")))?;
+    let mode = setting.mode;
+    let facts = &files.facts;
+    let mut steps = Vec::new();
+    let roots: Vec<String> = facts
+        .config
+        .facts()
+        .config_path
+        .as_ref()
+        .map(|cp| cp.roots().iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
+    for root in &roots {
+        for name in own_dir_names(&host) {
+            let Some(text) = facts.dir(root, &name).and_then(|d| d.hosts_toml.as_ref()) else {
+                continue;
+            };
+            let path = std::path::Path::new(root).join(&name).join("hosts.toml");
+            let why = format!(
+                "the time to live of {} for {host} is over",
+                mode_label(setting.mode)
+            );
+            match HostsToml::parse(text)
+                .and_then(|h| h.without_insecure(&host, &mode))
+                .map_err(PlanError::from)?
+            {
+                InsecureRemoval::Unchanged => {}
+                InsecureRemoval::Edited(after) => steps.push(Step::WriteFile {
+                    path,
+                    before: Some(text.clone()),
+                    after,
+                    mode: 0o644,
+                    why,
+                }),
+                InsecureRemoval::NothingLeft => steps.push(Step::MoveToBackup {
+                    path,
+                    why: format!("{why}, and nothing else is left in it"),
+                    sha256: Some(sha256_hex(text.as_bytes())),
+                }),
+            }
+        }
+    }
+    let (after, removed) = facts
+        .config
+        .without_legacy_insecure(&host, &mode)
+        .map_err(PlanError::from)?;
+    if !removed.is_empty() {
+        steps.push(Step::WriteFile {
+            path: facts.config_file.clone().into(),
+            before: Some(facts.config.to_string()),
+            after,
+            mode: 0o644,
+            why: format!("remove {}: its time to live is over", removed.join(", ")),
+        });
+        steps.push(Step::RestartUnit {
+            unit: unit.to_string(),
+            why: "containerd reads config.toml only at start".into(),
+        });
+    }
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        title: format!(
+            "end {} for {host}: its time to live is over",
+            mode_label(setting.mode)
+        ),
+        steps,
+        verify_pull: None,
+    }))
+}
+
+fn mode_label(mode: InsecureMode) -> &'static str {
+    match mode {
+        InsecureMode::SkipVerify => "skipped TLS verification",
+        InsecureMode::PlainHttp => "plain HTTP",
     }
 }
 
@@ -257,6 +360,7 @@ mod tests {
             config_exists: exists,
             imported: Vec::new(),
             imported_registry: Vec::new(),
+            other_files_sha256: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ctrconfig::{ConfigError, ConfigToml, ContainerdVersion, HostsDirFacts, NodeFacts};
 use crate::plan::fsops::{self, FsError};
+use crate::plan::sha256_hex;
 
 /// Larger "config files" are not containerd's: refuse rather than buffer them.
 const MAX_FILE_BYTES: usize = 4 << 20;
@@ -41,6 +42,9 @@ pub struct NodeFiles {
     /// `mirrors`, `auths`): containerd merges them with config.toml, so an edit of
     /// config.toml alone could contradict them.
     pub imported_registry: Vec<String>,
+    /// SHA-256 of every other file in the hosts directories (certificates, keys), by
+    /// path: a plan that moves one away refuses if it changed since it was read.
+    pub other_files_sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads config.toml at `config_file` and the hosts directories it points at. For a
@@ -59,9 +63,10 @@ pub fn read(
         source,
     })?;
     let mut hosts_dirs = Vec::new();
+    let mut other_files_sha256 = std::collections::BTreeMap::new();
     if let Some(cp) = &config.facts().config_path {
         for root in cp.roots() {
-            hosts_dirs.extend(read_hosts_root(Path::new(root))?);
+            hosts_dirs.extend(read_hosts_root(Path::new(root), &mut other_files_sha256)?);
         }
     }
     let imported = expand_imports(config_file, &config.facts().imports)?;
@@ -87,6 +92,7 @@ pub fn read(
         config_exists,
         imported,
         imported_registry,
+        other_files_sha256,
     })
 }
 
@@ -159,8 +165,12 @@ fn read_text(path: &Path) -> Result<Option<String>, NodeFilesError> {
 }
 
 /// Every real directory (not a symlink) under `root`, with its hosts.toml and the
-/// names of its other regular files. A missing root has none.
-fn read_hosts_root(root: &Path) -> Result<Vec<HostsDirFacts>, NodeFilesError> {
+/// names of its other regular files (their digests go into `digests`). A missing root
+/// has none.
+fn read_hosts_root(
+    root: &Path,
+    digests: &mut std::collections::BTreeMap<String, String>,
+) -> Result<Vec<HostsDirFacts>, NodeFilesError> {
     let list = |path: &Path| -> Result<Option<std::fs::ReadDir>, NodeFilesError> {
         match std::fs::read_dir(path) {
             Ok(r) => Ok(Some(r)),
@@ -196,9 +206,15 @@ fn read_hosts_root(root: &Path) -> Result<Vec<HostsDirFacts>, NodeFilesError> {
             if !kind.is_file() {
                 continue;
             }
+            let path = dir.join(&fname);
             if fname == "hosts.toml" {
-                hosts_toml = read_text(&dir.join(&fname))?;
+                hosts_toml = read_text(&path)?;
             } else {
+                if let Some((bytes, _)) = fsops::read_regular(&path)?
+                    && bytes.len() <= MAX_FILE_BYTES
+                {
+                    digests.insert(path.display().to_string(), sha256_hex(&bytes));
+                }
                 other_files.push(fname);
             }
         }

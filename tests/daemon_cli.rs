@@ -285,6 +285,66 @@ fn systemd_units_pass_systemd_analyze_verify() {
     assert!(stderr.trim().is_empty(), "warnings: {stderr}");
 }
 
+/// `key=value` directives of a unit file, in order (comments and sections dropped).
+fn directives(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('[') && l.contains('='))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// What the shipped units promise an operator, read from the files (systemd cannot
+/// run on these machines, LAB.md): group members can traverse /run/ctrdiag to reach
+/// the 0660 socket, the socket outlives a restart of the service, the umask keeps
+/// certs.d readable, and every directive says why it is there.
+#[test]
+fn the_units_let_the_group_in_and_keep_the_socket_across_restarts() {
+    let service = std::fs::read_to_string("systemd/ctrdiagd.service").unwrap();
+    let socket = std::fs::read_to_string("systemd/ctrdiagd.socket").unwrap();
+    let svc = directives(&service);
+    let sock = directives(&socket);
+    let get = |d: &[(String, String)], k: &str| {
+        d.iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(get(&svc, "RuntimeDirectory"), ["ctrdiag"]);
+    assert_eq!(get(&svc, "RuntimeDirectoryMode"), ["0755"]);
+    assert_eq!(get(&svc, "RuntimeDirectoryPreserve"), ["yes"]);
+    assert_eq!(get(&svc, "UMask"), ["0022"]);
+    assert_eq!(get(&sock, "DirectoryMode"), ["0755"]);
+    assert_eq!(get(&sock, "SocketMode"), ["0660"]);
+    assert_eq!(get(&sock, "SocketGroup"), ["ctrdiag"]);
+    for (name, text) in [("ctrdiagd.service", &service), ("ctrdiagd.socket", &socket)] {
+        let mut commented = false;
+        for line in text.lines() {
+            if line.starts_with('#') {
+                commented = true;
+            } else if line.trim().is_empty() || line.starts_with('[') {
+                commented = false;
+            } else {
+                assert!(commented, "{name}: `{line}` has no comment saying why");
+            }
+        }
+    }
+}
+
+/// Under `UMask=0077` (or any narrow umask) the daemon still creates its socket
+/// directory traversable for the group, and a reader gets in.
+#[tokio::test]
+async fn a_narrow_umask_does_not_lock_the_group_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctr = LabContainerd::start(Version::V1_7).await;
+    let daemon = Daemon::start_under_umask(&ctr, "", 0o077).await;
+    let dir = daemon.socket.parent().unwrap();
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "{}", dir.display());
+    let run = daemon.cli_as(READER.0, READER.1, &["status"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 #[test]
 fn man_page_and_completions_are_generated_from_the_cli() {
     let man = std::process::Command::new(lab::daemon::CLI)

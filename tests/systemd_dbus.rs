@@ -75,3 +75,40 @@ async fn an_unreachable_bus_is_a_clear_error() {
         .expect("no bus there");
     assert!(err.to_string().contains("cannot connect to D-Bus"), "{err}");
 }
+
+/// A bus that accepts connections and never says a word: every call ends by its
+/// deadline with a message naming systemd, and the next call tries again.
+#[tokio::test]
+async fn a_hung_bus_times_out_instead_of_hanging() {
+    let dir = lab::scratch_dir("hungbus-");
+    let path = dir.path().join("bus");
+    let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    let _server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    let client = ctrdiag::systemd::SystemdClient::with_call_timeout(
+        Some(format!("unix:path={}", path.display())),
+        std::time::Duration::from_millis(300),
+    );
+    for _ in 0..2 {
+        let err = client.unit_state(UNIT).await.expect_err("a hung bus");
+        assert!(matches!(err, SystemdError::CallTimeout { .. }), "{err:?}");
+        assert!(err.to_string().contains("did not answer within"), "{err}");
+    }
+    let err = client
+        .restart_unit(UNIT, RESTART_TIMEOUT)
+        .await
+        .expect_err("a hung bus");
+    assert!(matches!(err, SystemdError::CallTimeout { .. }), "{err:?}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "each failed call dials afresh"
+    );
+}

@@ -6,7 +6,8 @@ use super::v1 as pb;
 use crate::containerd::{ImageSummary, PullOutcome};
 use crate::ctrconfig::Finding;
 use crate::nodefiles::NodeFiles;
-use crate::plan::{ChangeRecord, ChangeState, Plan};
+use crate::plan::executor::state_name;
+use crate::plan::{ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
 
 impl From<ImageSummary> for pb::Image {
     fn from(i: ImageSummary) -> Self {
@@ -111,29 +112,82 @@ impl From<&Plan> for pb::PlanView {
     }
 }
 
-impl From<&ChangeRecord> for pb::Change {
-    fn from(c: &ChangeRecord) -> Self {
-        let (state, reason, reverted_by) = match &c.state {
-            ChangeState::Applied => ("applied", String::new(), String::new()),
-            ChangeState::Interrupted => ("interrupted", String::new(), String::new()),
-            ChangeState::RolledBack { reason } => ("rolled_back", reason.clone(), String::new()),
-            ChangeState::Reverted { by } => ("reverted", String::new(), by.to_string()),
-        };
-        pb::Change {
-            id: c.id.to_string(),
-            title: c.plan.title.clone(),
-            created_unix: c.created_unix as i64,
-            state: state.to_string(),
-            reason,
-            reverted_by,
-            rollback_of: c
-                .rollback_of
-                .as_ref()
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-            steps: c.plan.steps.iter().map(|s| s.describe()).collect(),
-        }
+/// How the API names an insecure setting's mode.
+fn mode_name(mode: InsecureMode) -> &'static str {
+    match mode {
+        InsecureMode::SkipVerify => "skip_verify",
+        InsecureMode::PlainHttp => "plain_http",
     }
+}
+
+/// One entry of the change directory as `ListChanges` shows it, at time `now`.
+pub fn change_view(listed: &Listed, now_unix: u64) -> pb::Change {
+    let c = match listed {
+        Listed::Change(c) => c,
+        Listed::Damaged(d) => {
+            return pb::Change {
+                id: d.id.to_string(),
+                state: "damaged".into(),
+                reason: d.problem.clone(),
+                ..Default::default()
+            };
+        }
+    };
+    let (reason, reverted_by) = match &c.state {
+        ChangeState::RolledBack { reason } => (reason.clone(), String::new()),
+        ChangeState::Reverted { by } => (String::new(), by.to_string()),
+        ChangeState::Applied | ChangeState::Interrupted | ChangeState::Expired => {
+            (String::new(), String::new())
+        }
+    };
+    let overdue = c.is_overdue(now_unix);
+    pb::Change {
+        id: c.id.to_string(),
+        title: c.plan.title.clone(),
+        created_unix: c.created_unix as i64,
+        state: state_name(&c.state).to_string(),
+        reason,
+        reverted_by,
+        rollback_of: c
+            .meta
+            .rollback_of
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        steps: c.plan.steps.iter().map(|s| s.describe()).collect(),
+        insecure: c
+            .meta
+            .insecure
+            .as_ref()
+            .map(|i| format!("{} for {}", mode_name(i.mode), i.host))
+            .unwrap_or_default(),
+        expires_unix: c.expires_unix().unwrap_or(0) as i64,
+        overdue,
+        expiry_error: overdue_error(c, overdue),
+        reverts: c.meta.reverts.iter().map(|i| i.to_string()).collect(),
+    }
+}
+
+/// Why ending an overdue setting failed last time; nothing for one not overdue.
+fn overdue_error(c: &ChangeRecord, overdue: bool) -> String {
+    match (overdue, c.last_expiry_failure()) {
+        (true, Some(reason)) => reason.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The insecure setting an applied change keeps in effect, if it turns one on.
+pub fn insecure_view(c: &ChangeRecord, now_unix: u64) -> Option<pb::InsecureSettingView> {
+    let setting = c.meta.insecure.as_ref()?;
+    let overdue = c.is_overdue(now_unix);
+    Some(pb::InsecureSettingView {
+        change_id: c.id.to_string(),
+        host: setting.host.clone(),
+        mode: mode_name(setting.mode).to_string(),
+        expires_unix: c.expires_unix().unwrap_or(0) as i64,
+        overdue,
+        error: overdue_error(c, overdue),
+    })
 }
 
 impl From<&crate::diagnose::Finding> for pb::Finding {

@@ -3,7 +3,7 @@
 
 mod convert;
 
-pub use convert::config_status;
+pub use convert::{change_view, config_status, insecure_view};
 
 #[allow(
     clippy::all,

@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match ctrdiag::server::run(settings, shutdown).await {
+    match ctrdiag::server::run(settings, clock(), shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "ctrdiagd failed");
@@ -74,6 +74,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The wall clock; test builds (`--features failpoints`) read it from the file named
+/// by `CTRDIAG_TEST_CLOCK`, so tests move time instead of waiting for it.
+fn clock() -> std::sync::Arc<dyn ctrdiag::clock::Clock> {
+    #[cfg(feature = "failpoints")]
+    if let Some(path) = std::env::var_os("CTRDIAG_TEST_CLOCK") {
+        return std::sync::Arc::new(ctrdiag::clock::FileClock::new(path));
+    }
+    std::sync::Arc::new(ctrdiag::clock::SystemClock)
 }
 
 /// Installs the SIGTERM and SIGINT handlers now, before the daemon reports ready, and

@@ -3,15 +3,26 @@
 //! replaced atomically, and after the steps a real pull through CRI must succeed. If a
 //! step fails, containerd's CRI does not come back, or the pull fails, everything is
 //! undone. A change interrupted by a crash is undone at the next start ([`Executor::recover`]).
+//!
+//! One node lock serialises everything that writes or restarts (apply, rollback,
+//! restart, the end of a time to live, recovery), whoever asks. An undo restores a
+//! file only while it still holds what the change wrote (or already holds the
+//! original again, so a second undo after a crash is harmless); a file someone changed
+//! since is left alone and reported. While an interrupted change cannot be undone,
+//! every new change is refused with what to do, and each request tries the undo again.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::fsops::{self, FileMeta, FsError};
-use super::journal::{self, ChangeId, ChangeRecord, ChangeState, Event, Journal, JournalError};
-use super::{Plan, Step};
+use super::journal::{
+    self, ChangeId, ChangeMeta, ChangeRecord, ChangeState, Event, Journal, JournalError, Listed,
+};
+use super::{Plan, Step, sha256_hex};
+use crate::clock::Clock;
 use crate::containerd::{ContainerdClient, ContainerdError, PullOutcome};
-use crate::systemd::{Systemd, SystemdError};
+use crate::systemd::{SystemdClient, SystemdError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -31,12 +42,24 @@ pub enum ApplyError {
     NotApplied { id: ChangeId, state: String },
     #[error("backup {} of change {id} is not text; restore it by hand from that file", .path.display())]
     BinaryBackup { id: ChangeId, path: PathBuf },
+    #[error("{} no longer holds what change {id} wrote (it was changed since): ctrdiag will not overwrite it; compare it with the backup in {} and restore by hand if needed", .path.display(), .backups.display())]
+    UndoRefused {
+        id: ChangeId,
+        path: PathBuf,
+        backups: PathBuf,
+    },
     #[error("UNDO FAILED for change {id} ({reason}): {source}; the backups are in {}", .backups.display())]
     UndoFailed {
         id: ChangeId,
         reason: String,
         backups: PathBuf,
         source: Box<ApplyError>,
+    },
+    #[error("ctrdiag makes no change while change {id} is interrupted and not undone ({reason}). Fix that cause and run the command again (ctrdiagd tries the undo first), or restore the files from {} by hand and move that change's directory out of the state directory", .backups.display())]
+    RecoveryPending {
+        id: ChangeId,
+        reason: String,
+        backups: PathBuf,
     },
 }
 
@@ -75,58 +98,135 @@ fn report(sink: &ProgressSink, p: Progress) {
     }
 }
 
-/// The executor and the parts of the node it acts on.
+/// An interrupted change that could not be undone: changes wait until it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecovery {
+    pub id: ChangeId,
+    pub reason: String,
+    pub backups: PathBuf,
+}
+
+/// What a recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub undone: Vec<ChangeId>,
+    /// Interrupted changes whose undo failed, and why.
+    pub failed: Vec<(ChangeId, String)>,
+    /// Changes whose records cannot be read (listed as damaged, never undone blindly).
+    pub damaged: Vec<ChangeId>,
+}
+
+/// The executor and the parts of the node it acts on. Clones share one node lock.
 #[derive(Clone)]
 pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     state_dir: PathBuf,
     containerd: ContainerdClient,
-    dbus_address: Option<String>,
+    systemd: SystemdClient,
+    clock: Arc<dyn Clock>,
     health_timeout: Duration,
+    node: tokio::sync::Mutex<()>,
+    pending: std::sync::Mutex<Option<PendingRecovery>>,
+}
+
+/// What kind of change runs, for crash-injection points.
+fn kind(meta: &ChangeMeta) -> &'static str {
+    if !meta.reverts.is_empty() {
+        "expiry"
+    } else if meta.rollback_of.is_some() {
+        "rollback"
+    } else {
+        "fix"
+    }
 }
 
 impl Executor {
-    /// `containerd` must be a client in CRI's namespace; `dbus_address` `None` means
-    /// the system bus.
+    /// `containerd` must be a client in CRI's namespace.
     pub fn new(
         state_dir: PathBuf,
         containerd: ContainerdClient,
-        dbus_address: Option<String>,
+        systemd: SystemdClient,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Executor {
-            state_dir,
-            containerd,
-            dbus_address,
-            health_timeout: Duration::from_secs(60),
+            inner: Arc::new(Inner {
+                state_dir,
+                containerd,
+                systemd,
+                clock,
+                health_timeout: Duration::from_secs(60),
+                node: tokio::sync::Mutex::new(()),
+                pending: std::sync::Mutex::new(None),
+            }),
         }
     }
 
     pub fn state_dir(&self) -> &Path {
-        &self.state_dir
+        &self.inner.state_dir
     }
 
-    /// Runs `plan`. `Err` means the executor could not decide (e.g. the plan is stale,
-    /// nothing was done) or an undo itself failed (the error names the backups).
-    pub async fn apply(&self, plan: &Plan) -> Result<ApplyOutcome, ApplyError> {
-        self.apply_as(plan, None, &None).await
+    /// The clock deadlines are measured with.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
     }
 
-    /// [`Executor::apply`], telling `progress` about each step as it runs.
-    pub async fn apply_reporting(
+    /// The interrupted change that blocks new changes, if any.
+    pub fn pending_recovery(&self) -> Option<PendingRecovery> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_pending(&self, pending: Option<PendingRecovery>) {
+        *self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()) = pending;
+    }
+
+    /// Takes the node lock for a change; first retries a pending recovery, and refuses
+    /// while it still fails.
+    async fn lock_for_change(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ApplyError> {
+        let guard = self.inner.node.lock().await;
+        if self.pending_recovery().is_some() {
+            let report = self.recover_locked().await;
+            if let Some(p) = self.pending_recovery() {
+                tracing::warn!(change = %p.id, failed = report.failed.len(), "an interrupted change still cannot be undone: refusing the new change");
+                return Err(ApplyError::RecoveryPending {
+                    id: p.id,
+                    reason: p.reason,
+                    backups: p.backups,
+                });
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Runs `plan` as a change described by `meta` (its expiry is part of its first
+    /// record). `Err` means the executor could not decide (the plan is stale, nothing
+    /// was done) or an undo itself failed (the error names the backups).
+    pub async fn apply(
         &self,
         plan: &Plan,
+        meta: ChangeMeta,
         progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ApplyError> {
-        self.apply_as(plan, None, progress).await
+        let _node = self.lock_for_change().await?;
+        self.run(plan, meta, progress).await
     }
 
-    async fn apply_as(
+    async fn run(
         &self,
         plan: &Plan,
-        rollback_of: Option<ChangeId>,
+        meta: ChangeMeta,
         progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ApplyError> {
         check_fresh(plan)?;
-        let mut journal = Journal::create(&self.state_dir, plan, rollback_of)?;
+        let kind = kind(&meta);
+        let mut journal = Journal::create(self.state_dir(), plan, meta)?;
+        failpoint(kind, "created", 0);
         let id = journal.id.clone();
         tracing::info!(change = %id, title = plan.title, "applying plan");
         for (n, step) in plan.steps.iter().enumerate() {
@@ -137,15 +237,11 @@ impl Executor {
                     description: step.describe(),
                 },
             );
-            if let Err(e) = self.run_step(&mut journal, n, step).await {
+            if let Err(e) = self.run_step(kind, &mut journal, n, step).await {
                 let reason = format!("step {} failed: {e}", n + 1);
-                report(
-                    progress,
-                    Progress::Undoing {
-                        reason: reason.clone(),
-                    },
-                );
-                return self.undo(&mut journal, reason, None).await;
+                return self
+                    .undo_reporting(&mut journal, reason, None, progress)
+                    .await;
             }
             report(progress, Progress::StepDone { index: n });
         }
@@ -159,6 +255,7 @@ impl Executor {
                     },
                 );
                 match self
+                    .inner
                     .containerd
                     .pull_leaving_store_as_found(image, false)
                     .await
@@ -166,13 +263,9 @@ impl Executor {
                     Ok(pull) => Some(pull.outcome),
                     Err(e) => {
                         let reason = format!("the verification pull could not run: {e}");
-                        report(
-                            progress,
-                            Progress::Undoing {
-                                reason: reason.clone(),
-                            },
-                        );
-                        return self.undo(&mut journal, reason, None).await;
+                        return self
+                            .undo_reporting(&mut journal, reason, None, progress)
+                            .await;
                     }
                 }
             }
@@ -187,21 +280,24 @@ impl Executor {
         };
         if let Some(message) = failure {
             let reason = format!("the verification pull still fails: {message}");
-            report(
-                progress,
-                Progress::Undoing {
-                    reason: reason.clone(),
-                },
-            );
-            return self.undo(&mut journal, reason, verify).await;
+            return self
+                .undo_reporting(&mut journal, reason, verify, progress)
+                .await;
         }
-        journal.append(&Event::Applied)?;
+        failpoint(kind, "verified", 0);
+        if let Err(e) = journal.append(&Event::Applied) {
+            let reason = format!("the change could not be recorded as applied: {e}");
+            return self
+                .undo_reporting(&mut journal, reason, verify, progress)
+                .await;
+        }
         tracing::info!(change = %id, "plan applied");
         Ok(ApplyOutcome::Applied { id, verify })
     }
 
     async fn run_step(
         &self,
+        kind: &str,
         journal: &mut Journal,
         n: usize,
         step: &Step,
@@ -223,9 +319,9 @@ impl Executor {
                     existed: current.is_some(),
                     meta: Some(meta),
                 })?;
-                failpoint("backup", n);
+                failpoint(kind, "backup", n);
                 journal.append(&Event::Started { step: n })?;
-                failpoint("started", n);
+                failpoint(kind, "started", n);
                 fsops::atomic_write(path, after.as_bytes(), meta)?;
             }
             Step::MoveToBackup { path, .. } => {
@@ -235,57 +331,80 @@ impl Executor {
                     existed: meta.is_some(),
                     meta,
                 })?;
-                failpoint("backup", n);
+                failpoint(kind, "backup", n);
                 journal.append(&Event::Started { step: n })?;
-                failpoint("started", n);
+                failpoint(kind, "started", n);
                 if meta.is_some() {
                     fsops::move_file(path, &journal.backup_path(n))?;
                 }
             }
             Step::RemoveImage { image, .. } => {
                 journal.append(&Event::Started { step: n })?;
-                failpoint("started", n);
-                match self.containerd.remove_image(image).await {
+                failpoint(kind, "started", n);
+                match self.inner.containerd.remove_image(image).await {
                     Ok(()) | Err(ContainerdError::ImageNotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
             Step::RestartUnit { unit, .. } => {
                 journal.append(&Event::Started { step: n })?;
-                failpoint("started", n);
-                self.restart(unit).await?;
+                failpoint(kind, "started", n);
+                self.restart_unlocked(unit).await?;
             }
         }
-        failpoint("done", n);
+        failpoint(kind, "done", n);
         journal.append(&Event::Done { step: n })?;
         Ok(())
     }
 
-    /// Restarts `unit` over D-Bus and waits until containerd's CRI answers again:
-    /// a containerd that starts without its CRI plugin cannot serve the kubelet.
+    /// Restarts `unit` through systemd and waits until containerd's CRI answers again,
+    /// holding the node lock (no change runs meanwhile).
     pub async fn restart(&self, unit: &str) -> Result<(), ApplyError> {
-        let systemd = Systemd::connect(self.dbus_address.as_deref()).await?;
-        systemd.restart_unit(unit, self.health_timeout).await?;
-        let deadline = tokio::time::Instant::now() + self.health_timeout;
+        let _node = self.lock_for_change().await?;
+        self.restart_unlocked(unit).await
+    }
+
+    /// A containerd that starts without its CRI plugin cannot serve the kubelet, so a
+    /// restart is done only when CRI answers.
+    async fn restart_unlocked(&self, unit: &str) -> Result<(), ApplyError> {
+        let timeout = self.inner.health_timeout;
+        self.inner.systemd.restart_unit(unit, timeout).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match self.containerd.runtime_status().await {
+            match self.inner.containerd.runtime_status().await {
                 Ok(_) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Err(ApplyError::CriDown {
-                        timeout: self.health_timeout,
+                        timeout,
                         detail: e.to_string(),
                     });
                 }
                 // CRI refusing its config will not fix itself: no point waiting.
                 Err(e @ ContainerdError::CriUnavailable { .. }) => {
                     return Err(ApplyError::CriDown {
-                        timeout: self.health_timeout,
+                        timeout,
                         detail: e.to_string(),
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+
+    async fn undo_reporting(
+        &self,
+        journal: &mut Journal,
+        reason: String,
+        verify: Option<PullOutcome>,
+        progress: &ProgressSink,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        report(
+            progress,
+            Progress::Undoing {
+                reason: reason.clone(),
+            },
+        );
+        self.undo(journal, reason, verify).await
     }
 
     /// Undoes every started step of `journal`'s change in reverse and records why.
@@ -297,7 +416,8 @@ impl Executor {
     ) -> Result<ApplyOutcome, ApplyError> {
         let id = journal.id.clone();
         tracing::warn!(change = %id, reason, "undoing change");
-        let record = journal::load(&self.state_dir, &id)?;
+        let record = journal::load(self.state_dir(), &id)?;
+        let backups = journal.backup_dir();
         match self.undo_steps(journal, &record).await {
             Ok(()) => {
                 journal.append(&Event::RolledBack {
@@ -306,46 +426,60 @@ impl Executor {
                 Ok(ApplyOutcome::RolledBack { id, reason, verify })
             }
             Err(source) => Err(ApplyError::UndoFailed {
-                backups: journal
-                    .backup_path(0)
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
                 id,
                 reason,
+                backups,
                 source: Box::new(source),
             }),
         }
     }
 
     async fn undo_steps(&self, journal: &Journal, record: &ChangeRecord) -> Result<(), ApplyError> {
+        let kind = kind(&record.meta);
+        let refuse = |path: &Path| ApplyError::UndoRefused {
+            id: record.id.clone(),
+            path: path.to_path_buf(),
+            backups: journal.backup_dir(),
+        };
         let mut restart_unit = None;
         for n in record.started_steps().into_iter().rev() {
             let Some(step) = record.plan.steps.get(n) else {
                 continue;
             };
             match step {
-                Step::WriteFile { path, .. } => {
+                Step::WriteFile { path, after, .. } => {
+                    let current = fsops::read_regular(path)?.map(|(b, _)| b);
                     match record.backup_of(n) {
                         Some((true, Some(meta))) => {
-                            let (bytes, _) = fsops::read_regular(&journal.backup_path(n))?
-                                .ok_or_else(|| FsError::NotRegular {
-                                    path: journal.backup_path(n),
-                                })?;
-                            fsops::atomic_write(path, &bytes, meta)?;
+                            let backup = journal.backup_path(n);
+                            let (original, _) = fsops::read_regular(&backup)?
+                                .ok_or(FsError::NotRegular { path: backup })?;
+                            if current.as_deref() == Some(original.as_slice()) {
+                                // Never written, or already undone by an earlier try.
+                            } else if current.as_deref() == Some(after.as_bytes()) {
+                                fsops::atomic_write(path, &original, meta)?;
+                            } else {
+                                return Err(refuse(path));
+                            }
                         }
                         // The step created the file: take it out of use (kept, not deleted).
-                        _ => {
-                            if fsops::read_regular(path)?.is_some() {
+                        _ => match current {
+                            None => {}
+                            Some(bytes) if bytes == after.as_bytes() => {
                                 let parked = journal.backup_path(n).with_extension("created");
                                 fsops::move_file(path, &parked)?;
                             }
-                        }
+                            Some(_) => return Err(refuse(path)),
+                        },
                     }
                 }
                 Step::MoveToBackup { path, .. } => {
                     let backup = journal.backup_path(n);
                     if fsops::read_regular(&backup)?.is_some() {
+                        if fsops::read_regular(path)?.is_some() {
+                            // A new file took its place since: keep both, say so.
+                            return Err(refuse(path));
+                        }
                         fsops::move_file(&backup, path)?;
                     }
                 }
@@ -357,86 +491,131 @@ impl Executor {
                 }
                 Step::RestartUnit { unit, .. } => restart_unit = Some(unit.clone()),
             }
+            failpoint(kind, "undo", n);
         }
         // containerd read the changed config at its restart: restart it on the old one.
         if let Some(unit) = restart_unit {
-            self.restart(&unit).await?;
+            self.restart_unlocked(&unit).await?;
         }
         Ok(())
     }
 
-    /// Records that applied change `id` is to be rolled back at `unix` (insecure
-    /// settings with a TTL); [`Executor::roll_back_expired`] does it.
-    pub fn set_expiry(&self, id: &ChangeId, unix: u64) -> Result<(), ApplyError> {
-        Journal::open(&self.state_dir, id)?.append(&Event::Expires { unix })?;
+    /// Appends `event` to change `id`'s journal under the node lock (expiry notes).
+    pub async fn note(&self, id: &ChangeId, event: &Event) -> Result<(), ApplyError> {
+        let _node = self.inner.node.lock().await;
+        Journal::open(self.state_dir(), id)?.append(event)?;
         Ok(())
     }
 
-    /// Rolls back every applied change whose expiry is at or before `now_unix`, and
-    /// returns the earliest expiry still ahead (for the caller's next wake-up).
-    pub async fn roll_back_expired(&self, now_unix: u64) -> Result<Option<u64>, ApplyError> {
-        let mut next = None;
-        for record in journal::list(&self.state_dir)? {
-            let (ChangeState::Applied, Some(at)) = (&record.state, record.expires_unix()) else {
-                continue;
+    /// Undoes the changes a crash interrupted; run at start before serving, and again
+    /// before any change while one of them could not be undone. Never stops at the
+    /// first failure: each interrupted change is tried.
+    pub async fn recover(&self) -> RecoveryReport {
+        let _node = self.inner.node.lock().await;
+        self.recover_locked().await
+    }
+
+    async fn recover_locked(&self) -> RecoveryReport {
+        let mut report = RecoveryReport::default();
+        let listed = match journal::list(self.state_dir()) {
+            Ok(l) => l,
+            Err(e) => {
+                // The state directory itself cannot be read: nothing may change.
+                let id: ChangeId = "state-dir".parse().expect("a valid id");
+                self.set_pending(Some(PendingRecovery {
+                    id: id.clone(),
+                    reason: e.to_string(),
+                    backups: self.state_dir().to_path_buf(),
+                }));
+                report.failed.push((id, e.to_string()));
+                return report;
+            }
+        };
+        let mut first_failure = None;
+        for entry in listed {
+            let record = match entry {
+                Listed::Damaged(d) => {
+                    tracing::error!(change = %d.id, problem = d.problem, "a damaged change record is skipped; inspect it with `ctrdiag changes`");
+                    report.damaged.push(d.id);
+                    continue;
+                }
+                Listed::Change(c) if c.state == ChangeState::Interrupted => *c,
+                Listed::Change(_) => continue,
             };
-            if at <= now_unix {
-                tracing::warn!(change = %record.id, "the change's time to live is over: rolling it back");
-                self.rollback(&record.id).await?;
-            } else {
-                next = Some(next.map_or(at, |n: u64| n.min(at)));
-            }
-        }
-        Ok(next)
-    }
-
-    /// Undoes changes a crash interrupted; run once at start, before serving.
-    pub async fn recover(&self) -> Result<Vec<ChangeId>, ApplyError> {
-        let mut undone = Vec::new();
-        for record in journal::list(&self.state_dir)? {
-            if record.state != ChangeState::Interrupted {
-                continue;
-            }
-            let mut j = Journal::open(&self.state_dir, &record.id)?;
             tracing::warn!(change = %record.id, "undoing a change interrupted by a stop or crash");
-            self.undo(
-                &mut j,
-                "interrupted: ctrdiagd stopped during apply".into(),
-                None,
-            )
-            .await?;
-            undone.push(record.id);
+            let result = match Journal::open(self.state_dir(), &record.id) {
+                Ok(mut j) => {
+                    let reason = "interrupted: ctrdiagd stopped during apply".to_string();
+                    self.undo(&mut j, reason, None).await.map(|_| ())
+                }
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(()) => report.undone.push(record.id),
+                Err(e) => {
+                    tracing::error!(change = %record.id, error = %e, "could not undo an interrupted change");
+                    first_failure.get_or_insert_with(|| PendingRecovery {
+                        id: record.id.clone(),
+                        reason: e.to_string(),
+                        backups: journal::backup_dir_of(self.state_dir(), &record.id),
+                    });
+                    report.failed.push((record.id, e.to_string()));
+                }
+            }
         }
-        Ok(undone)
+        self.set_pending(first_failure);
+        report
     }
 
-    /// Undoes an applied change, itself as a new change (journaled, backed up). Returns
-    /// the plan that was run and its outcome.
+    /// Undoes an applied change, itself as a new change (journaled, backed up). Undoing
+    /// the removal of an insecure setting (a rollback or an expiry) gives that setting
+    /// its time to live again, counted from now. Returns the plan that was run.
     pub async fn rollback(&self, id: &ChangeId) -> Result<(Plan, ApplyOutcome), ApplyError> {
-        let plan = self.rollback_plan(id)?;
-        let outcome = self.apply_as(&plan, Some(id.clone()), &None).await?;
+        let _node = self.lock_for_change().await?;
+        let (plan, target) = self.rollback_plan_of(id)?;
+        let mut meta = ChangeMeta {
+            rollback_of: Some(id.clone()),
+            ..ChangeMeta::plain()
+        };
+        if let Some((setting, ttl)) = &target.meta.restores_insecure {
+            meta.insecure = Some(setting.clone());
+            meta.ttl_secs = *ttl;
+            meta.expires_unix = ttl.map(|t| self.clock().now_unix() + t);
+        }
+        if let Some(setting) = &target.meta.insecure {
+            meta.restores_insecure = Some((setting.clone(), target.meta.ttl_secs));
+        }
+        let outcome = self.run(&plan, meta, &None).await?;
         if let ApplyOutcome::Applied { id: by, .. } = &outcome {
-            Journal::open(&self.state_dir, id)?.append(&Event::Reverted { by: by.clone() })?;
+            Journal::open(self.state_dir(), id)?.append(&Event::Reverted { by: by.clone() })?;
         }
         Ok((plan, outcome))
     }
 
     /// The plan that restores what change `id` replaced, moved or created.
     pub fn rollback_plan(&self, id: &ChangeId) -> Result<Plan, ApplyError> {
-        let record = journal::load(&self.state_dir, id)?;
+        Ok(self.rollback_plan_of(id)?.0)
+    }
+
+    fn rollback_plan_of(&self, id: &ChangeId) -> Result<(Plan, ChangeRecord), ApplyError> {
+        let record = match journal::find(self.state_dir(), id)? {
+            Listed::Change(c) => *c,
+            Listed::Damaged(_) => {
+                return Err(ApplyError::NotApplied {
+                    id: id.clone(),
+                    state: "damaged".into(),
+                });
+            }
+        };
         if record.state != ChangeState::Applied {
             return Err(ApplyError::NotApplied {
                 id: id.clone(),
-                state: format!("{:?}", record.state).to_lowercase(),
+                state: state_name(&record.state).into(),
             });
         }
-        let backup = |n: usize| {
-            changes_dir_of(&self.state_dir, id)
-                .join("backup")
-                .join(n.to_string())
-        };
+        let backups = journal::backup_dir_of(self.state_dir(), id);
         let backup_text = |n: usize| -> Result<String, ApplyError> {
-            let path = backup(n);
+            let path = backups.join(n.to_string());
             let (bytes, _) = fsops::read_regular(&path)?
                 .ok_or_else(|| FsError::NotRegular { path: path.clone() })?;
             String::from_utf8(bytes).map_err(|_| ApplyError::BinaryBackup {
@@ -461,6 +640,7 @@ impl Executor {
                     _ => steps.push(Step::MoveToBackup {
                         path: path.clone(),
                         why: format!("change {id} created it"),
+                        sha256: Some(sha256_hex(after.as_bytes())),
                     }),
                 },
                 Step::MoveToBackup { path, .. } => {
@@ -484,40 +664,71 @@ impl Executor {
                 why: "containerd reads config.toml only at start".into(),
             });
         }
-        Ok(Plan {
+        let plan = Plan {
             title: format!("roll back change {id} ({})", record.plan.title),
             steps,
             verify_pull: None,
-        })
+        };
+        Ok((plan, record))
     }
 }
 
-fn changes_dir_of(state_dir: &Path, id: &ChangeId) -> PathBuf {
-    state_dir.join("changes").join(id.as_str())
+/// The state's name as the API and CLI spell it.
+pub fn state_name(state: &ChangeState) -> &'static str {
+    match state {
+        ChangeState::Interrupted => "interrupted",
+        ChangeState::Applied => "applied",
+        ChangeState::RolledBack { .. } => "rolled_back",
+        ChangeState::Reverted { .. } => "reverted",
+        ChangeState::Expired => "expired",
+    }
 }
 
 /// Refuses a plan whose files no longer hold what it was made from.
 fn check_fresh(plan: &Plan) -> Result<(), ApplyError> {
     for step in &plan.steps {
-        if let Step::WriteFile { path, before, .. } = step {
-            let current = fsops::read_regular(path)?.map(|(b, _)| b);
-            if current.as_deref() != before.as_ref().map(|s| s.as_bytes()) {
-                return Err(ApplyError::Stale { path: path.clone() });
+        let (path, fresh) = match step {
+            Step::WriteFile { path, before, .. } => {
+                let current = fsops::read_regular(path)?.map(|(b, _)| b);
+                (
+                    path,
+                    current.as_deref() == before.as_ref().map(|s| s.as_bytes()),
+                )
             }
+            Step::MoveToBackup {
+                path,
+                sha256: Some(want),
+                ..
+            } => {
+                let current = fsops::read_regular(path)?.map(|(b, _)| sha256_hex(&b));
+                (path, current.as_deref() == Some(want.as_str()))
+            }
+            Step::MoveToBackup { sha256: None, .. }
+            | Step::RemoveImage { .. }
+            | Step::RestartUnit { .. } => continue,
+        };
+        if !fresh {
+            return Err(ApplyError::Stale { path: path.clone() });
         }
     }
     Ok(())
 }
 
 /// Crash injection for tests of recovery (`--features failpoints`):
-/// `CTRDIAG_FAILPOINT=<phase>:<step>` kills the process with SIGKILL at that point,
-/// as `kill -9` would. Compiled out of normal builds.
+/// `CTRDIAG_FAILPOINT=[<kind>:]<phase>:<step>` kills the process with SIGKILL at that
+/// point, as `kill -9` would. Kinds: `fix`, `rollback`, `expiry` (any when left out);
+/// phases: `created`, `backup`, `started`, `done`, `verified`, `undo`. Compiled out
+/// of normal builds.
 #[cfg(feature = "failpoints")]
-fn failpoint(phase: &str, step: usize) {
-    if std::env::var("CTRDIAG_FAILPOINT").ok().as_deref() == Some(&format!("{phase}:{step}")) {
+fn failpoint(kind: &str, phase: &str, step: usize) {
+    let Ok(spec) = std::env::var("CTRDIAG_FAILPOINT") else {
+        return;
+    };
+    let here = format!("{phase}:{step}");
+    if spec == here || spec == format!("{kind}:{here}") {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
 
 #[cfg(not(feature = "failpoints"))]
-fn failpoint(_phase: &str, _step: usize) {}
+fn failpoint(_kind: &str, _phase: &str, _step: usize) {}

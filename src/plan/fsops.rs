@@ -112,17 +112,37 @@ fn check_dir(path: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
-/// Creates missing directories of `path` (0755, as containerd's certs.d expects).
+/// Creates the missing directories of `path` with mode 0755 (what containerd's
+/// certs.d expects, set explicitly so a process umask cannot narrow it), fsyncing each
+/// new directory's parent so the entry survives a crash.
 fn create_parents(path: &Path) -> Result<(), FsError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if dir.exists() {
-        return Ok(());
+    create_dirs(path.parent().unwrap_or(Path::new("/")), 0o755)
+}
+
+/// Creates `dir` and its missing ancestors with `mode` (chmod after mkdir, so the
+/// umask does not decide), and fsyncs the parent of every directory it creates.
+pub fn create_dirs(dir: &Path, mode: u32) -> Result<(), FsError> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.exists() {
+            break;
+        }
+        missing.push(d);
+        cur = d.parent();
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(io("create directory", dir))
+    for d in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => {}
+            // Another writer made it meanwhile: its mode is its own business.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io("create directory", d)(e)),
+        }
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode))
+            .map_err(io("set permissions on", d))?;
+        sync_dir(d.parent().unwrap_or(Path::new("/")))?;
+    }
+    Ok(())
 }
 
 /// Replaces `path` with `bytes`: a temporary file in the same directory, fsync,
@@ -248,6 +268,23 @@ mod tests {
             std::fs::read_to_string(outside.join("secret")).unwrap(),
             "keep"
         );
+    }
+
+    #[test]
+    fn new_directories_are_0755_and_files_keep_their_mode() {
+        // (Under a narrow umask too: tests/daemon_cli.rs runs the daemon with 077.)
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        atomic_write(&dir.join("a/b/hosts.toml"), b"x", meta(0o644)).unwrap();
+        for d in ["a", "a/b"] {
+            let mode = std::fs::metadata(dir.join(d)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o755, "{d}");
+        }
+        let mode = std::fs::metadata(dir.join("a/b/hosts.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use executor::{ApplyError, ApplyOutcome, Executor, Progress, ProgressSink};
-pub use journal::{ChangeId, ChangeRecord, ChangeState, Event, list as journal_list};
+pub use executor::{PendingRecovery, RecoveryReport};
+pub use journal::{ChangeId, ChangeMeta, ChangeRecord, ChangeState, DamagedChange, Event, Listed};
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +32,14 @@ pub enum Step {
         why: String,
     },
     /// Take a file out of use by moving it into the change's backup area (restorable;
-    /// nothing is ever deleted outright).
-    MoveToBackup { path: PathBuf, why: String },
+    /// nothing is ever deleted outright). The executor refuses when the file no longer
+    /// holds the bytes whose SHA-256 is `sha256` (someone changed it since the plan).
+    MoveToBackup {
+        path: PathBuf,
+        why: String,
+        #[serde(default)]
+        sha256: Option<String>,
+    },
     /// Remove an image through CRI so the next pull fetches it again.
     RemoveImage { image: String, why: String },
     /// Restart a systemd unit and wait for it (and containerd's CRI) to come back.
@@ -49,7 +56,7 @@ impl Step {
                 let verb = if before.is_some() { "edit" } else { "create" };
                 format!("{verb} {}: {why}", path.display())
             }
-            Step::MoveToBackup { path, why } => {
+            Step::MoveToBackup { path, why, .. } => {
                 format!("move {} to the backup area: {why}", path.display())
             }
             Step::RemoveImage { image, why } => format!("remove image {image}: {why}"),
@@ -57,6 +64,16 @@ impl Step {
         }
     }
 }
+
+/// An insecure registry setting a change turns on: what its time to live ends.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InsecureSetting {
+    /// The registry, `host[:port]`.
+    pub host: String,
+    pub mode: InsecureMode,
+}
+
+pub use crate::ctrconfig::InsecureMode;
 
 /// A reviewed, printable list of changes, and how to prove they worked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,23 +89,13 @@ impl Plan {
     /// The plan as a numbered list followed by unified diffs of every file it writes:
     /// what `--dry-run` prints.
     pub fn render(&self) -> String {
-        let mut out = format!("Plan: {}\n", self.title);
-        for (i, step) in self.steps.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {}", i + 1, step.describe());
-        }
-        if let Some(image) = &self.verify_pull {
-            let _ = writeln!(
-                out,
-                "  {}. verify: pull {image} through CRI; undo everything if it fails",
-                self.steps.len() + 1
-            );
-        }
-        let diffs = self.diffs();
-        if !diffs.is_empty() {
-            out.push('\n');
-            out += &diffs;
-        }
-        out
+        let steps: Vec<String> = self.steps.iter().map(Step::describe).collect();
+        render_plan(
+            &self.title,
+            &steps,
+            self.verify_pull.as_deref(),
+            &self.diffs(),
+        )
     }
 
     /// Unified diffs of every file the plan writes, one after the other.
@@ -115,6 +122,42 @@ impl Plan {
             .iter()
             .any(|s| matches!(s, Step::RestartUnit { .. }))
     }
+}
+
+/// A plan for people from its parts: the numbered steps, the verifying pull, then the
+/// diffs. The one renderer: [`Plan::render`] and the CLI (from the API's plan view)
+/// both print through it.
+pub fn render_plan(
+    title: &str,
+    steps: &[String],
+    verify_pull: Option<&str>,
+    diffs: &str,
+) -> String {
+    let mut out = format!("Plan: {title}\n");
+    for (i, step) in steps.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {step}", i + 1);
+    }
+    if let Some(image) = verify_pull.filter(|i| !i.is_empty()) {
+        let _ = writeln!(
+            out,
+            "  {}. verify: pull {image} through CRI; undo everything if it fails",
+            steps.len() + 1
+        );
+    }
+    if !diffs.is_empty() {
+        out.push('\n');
+        out += diffs;
+    }
+    out
+}
+
+/// The SHA-256 of `bytes` in hex: how a plan names the content it expects to move.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `diff -u` style output for one file; a new file diffs against /dev/null. Secrets

@@ -5,8 +5,12 @@ use std::future::Future;
 
 use sd_notify::NotifyState;
 
+use std::sync::Arc;
+
+use super::service::NodeParts;
 use super::socket::{self, BoundSocket, SocketError};
 use super::{DiagnosticsService, ServeError, serve};
+use crate::clock::Clock;
 use crate::containerd::ContainerdClient;
 use crate::settings::Settings;
 
@@ -26,6 +30,7 @@ pub enum DaemonError {
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(
     settings: Settings,
+    clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     // The socket file guard lives for the whole run: its drop removes the file.
@@ -55,16 +60,16 @@ pub async fn run(
             "serving; containerd unreachable".to_string()
         }
     };
-    // A change a crash interrupted is undone before any new call can start another.
-    match super::service::executor_for(&settings).recover().await {
-        Ok(undone) if undone.is_empty() => {}
-        Ok(undone) => {
-            let ids: Vec<String> = undone.iter().map(|i| i.to_string()).collect();
-            tracing::warn!(changes = ?ids, "undid changes interrupted by the last stop");
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not undo an interrupted change; inspect it with `ctrdiag changes`")
-        }
+    // A change a crash interrupted is undone before any new call can start another;
+    // one that cannot be undone blocks changes (read-only calls are still served).
+    let parts = NodeParts::new(&settings, clock);
+    let recovery = parts.executor.recover().await;
+    if !recovery.undone.is_empty() {
+        let ids: Vec<String> = recovery.undone.iter().map(|i| i.to_string()).collect();
+        tracing::warn!(changes = ?ids, "undid changes interrupted by the last stop");
+    }
+    for (id, reason) in &recovery.failed {
+        tracing::error!(change = %id, %reason, "could not undo an interrupted change: changes are refused until it is; inspect it with `ctrdiag changes`");
     }
     let metrics = crate::metrics::Metrics::new();
     let metrics_task = match settings.metrics_address {
@@ -75,14 +80,33 @@ pub async fn run(
                 .map_err(|source| DaemonError::Metrics { addr, source })?;
             tracing::info!(%addr, "serving Prometheus metrics on /metrics");
             let client = probe.clone();
+            let executor = parts.executor.clone();
             let gauges = move || {
                 let client = client.clone();
+                let executor = executor.clone();
                 async move {
                     let (up, cri) = tokio::join!(client.version(), client.runtime_status());
-                    crate::metrics::Gauges {
+                    let mut g = crate::metrics::Gauges {
                         containerd_up: up.is_ok(),
                         cri_ready: cri.map(|s| s.runtime_ready).unwrap_or(false),
+                        recovery_pending: executor.pending_recovery().is_some(),
+                        ..Default::default()
+                    };
+                    let now = executor.clock().now_unix();
+                    for l in crate::plan::journal::list(executor.state_dir()).unwrap_or_default() {
+                        match l {
+                            crate::plan::Listed::Damaged(_) => g.damaged_changes += 1,
+                            crate::plan::Listed::Change(c) => {
+                                if c.state == crate::plan::ChangeState::Applied
+                                    && c.meta.insecure.is_some()
+                                {
+                                    g.insecure_settings += 1;
+                                    g.insecure_overdue += u64::from(c.is_overdue(now));
+                                }
+                            }
+                        }
                     }
+                    g
                 }
             };
             Some(tokio::spawn(crate::metrics::serve(
@@ -94,7 +118,7 @@ pub async fn run(
     };
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
-    let service = DiagnosticsService::new(settings, metrics);
+    let service = DiagnosticsService::new(settings, parts, metrics);
     let expiry = service.spawn_expiry_task();
     let result = serve(listener, service, shutdown).await;
     expiry.abort();

@@ -96,6 +96,9 @@ fn apply_code(err: &ApplyError) -> Code {
         ApplyError::Systemd(s) => systemd_code(s),
         ApplyError::Containerd(c) => containerd_code(c),
         ApplyError::CriDown { .. } => Code::Unavailable,
+        // Someone else's edit is in the way: the operator decides.
+        ApplyError::UndoRefused { .. } => Code::FailedPrecondition,
+        ApplyError::RecoveryPending { .. } => Code::FailedPrecondition,
         // The node may be in neither state: the loudest code there is.
         ApplyError::UndoFailed { .. } => Code::DataLoss,
     }
@@ -124,7 +127,7 @@ fn systemd_code(err: &SystemdError) -> Code {
         SystemdError::Connect { .. } => Code::Unavailable,
         SystemdError::Call { .. } => Code::FailedPrecondition,
         SystemdError::JobFailed { .. } => Code::Aborted,
-        SystemdError::Timeout { .. } => Code::DeadlineExceeded,
+        SystemdError::Timeout { .. } | SystemdError::CallTimeout { .. } => Code::DeadlineExceeded,
     }
 }
 
@@ -132,6 +135,7 @@ fn fix_code(err: &FixError) -> Code {
     match err {
         FixError::Plan(p) => plan_code(p),
         FixError::BadCa(_) | FixError::NeedsVerifyImage { .. } => Code::InvalidArgument,
+        FixError::BadRecord(_) => Code::DataLoss,
         FixError::NothingToRemove { .. } | FixError::ImportedRegistrySettings { .. } => {
             Code::FailedPrecondition
         }

@@ -91,7 +91,12 @@ impl Drop for SocketFile {
 /// does not exist: root only, and a warning, rather than a socket open to all).
 pub fn bind(path: &Path, group: &str) -> Result<BoundSocket, SocketError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+    // 0755 whatever the umask: group members must traverse it to reach the socket.
+    crate::plan::fsops::create_dirs(dir, 0o755).map_err(|e| SocketError::Io {
+        action: "create directory",
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     remove_stale(path)?;
 
     let gid = match Group::from_name(group) {

@@ -56,7 +56,7 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra lines for the settings file.
     pub async fn start_with(ctr: &LabContainerd, extra_settings: &str) -> Daemon {
-        Self::launch(ctr, extra_settings, false, &[]).await
+        Self::launch(ctr, extra_settings, false, &[], None).await
     }
 
     /// Like [`Daemon::start_with`], with extra environment variables for the daemon
@@ -66,13 +66,23 @@ impl Daemon {
         extra_settings: &str,
         env: &[(&str, &str)],
     ) -> Daemon {
-        Self::launch(ctr, extra_settings, false, env).await
+        Self::launch(ctr, extra_settings, false, env, None).await
+    }
+
+    /// Like [`Daemon::start_with`], with the process umask set to `umask` (as a unit's
+    /// `UMask=` would), to prove ctrdiag sets the modes it means itself.
+    pub async fn start_under_umask(
+        ctr: &LabContainerd,
+        extra_settings: &str,
+        umask: u32,
+    ) -> Daemon {
+        Self::launch(ctr, extra_settings, false, &[], Some(umask)).await
     }
 
     /// Starts ctrdiagd the way `ctrdiagd.socket` does: the test binds the socket and
     /// passes it as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the daemon's pid.
     pub async fn start_socket_activated(ctr: &LabContainerd) -> Daemon {
-        Self::launch(ctr, "", true, &[]).await
+        Self::launch(ctr, "", true, &[], None).await
     }
 
     async fn launch(
@@ -80,6 +90,7 @@ impl Daemon {
         extra_settings: &str,
         activated: bool,
         extra_env: &[(&str, &str)],
+        umask: Option<u32>,
     ) -> Daemon {
         let dir = scratch_dir("ctrdiagd-");
         // Unprivileged test callers must be able to reach the socket's directory.
@@ -139,6 +150,16 @@ impl Daemon {
         } else {
             Command::new(DAEMON)
         };
+        let mut cmd = cmd;
+        if let Some(mask) = umask {
+            // SAFETY: umask(2) is async-signal-safe and only affects the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::libc::umask(mask as nix::libc::mode_t);
+                    Ok(())
+                });
+            }
+        }
         let process = spawn_daemon(cmd, &settings_file, dir.path(), extra_env);
         drop(passed);
         let mut daemon = Daemon {

@@ -23,6 +23,11 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "reason": c.reason,
                 "reverted_by": c.reverted_by,
                 "rollback_of": c.rollback_of,
+                "reverts": c.reverts,
+                "insecure": c.insecure,
+                "expires": (c.expires_unix > 0).then(|| timestamp(c.expires_unix)),
+                "overdue": c.overdue,
+                "expiry_error": c.expiry_error,
                 "steps": c.steps,
             })).collect::<Vec<_>>(),
         })),
@@ -31,11 +36,17 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 .changes
                 .iter()
                 .map(|c| {
-                    let state = match c.state.as_str() {
+                    let mut state = match c.state.as_str() {
                         "reverted" => format!("reverted by {}", c.reverted_by),
                         "rolled_back" => format!("rolled back: {}", c.reason),
+                        "damaged" => format!("DAMAGED: {}", c.reason),
                         s => s.to_string(),
                     };
+                    if c.overdue {
+                        state += &format!(", OVERDUE since {}", timestamp(c.expires_unix));
+                    } else if c.expires_unix > 0 && c.state == "applied" {
+                        state += &format!(", until {}", timestamp(c.expires_unix));
+                    }
                     vec![
                         c.id.clone(),
                         timestamp(c.created_unix),

@@ -43,22 +43,15 @@ fn print_json(value: &serde_json::Value) {
     println!("{value:#}");
 }
 
-/// A plan for people: the numbered steps, then the diffs.
+/// A plan for people, printed by the library's one plan renderer.
 fn print_plan(plan: &pb::PlanView) {
-    println!("Plan: {}", plan.title);
-    for (i, step) in plan.steps.iter().enumerate() {
-        println!("  {}. {step}", i + 1);
-    }
-    if !plan.verify_pull.is_empty() {
-        println!(
-            "  {}. verify: pull {} through CRI; undo everything if it fails",
-            plan.steps.len() + 1,
-            plan.verify_pull
-        );
-    }
-    if !plan.diff.is_empty() {
-        println!("\n{}", plan.diff.trim_end());
-    }
+    let text = crate::plan::render_plan(
+        &plan.title,
+        &plan.steps,
+        Some(plan.verify_pull.as_str()),
+        &plan.diff,
+    );
+    println!("{}", text.trim_end());
 }
 
 fn plan_json(plan: &pb::PlanView) -> serde_json::Value {

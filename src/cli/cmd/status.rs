@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Client, print_json};
 use crate::api::v1 as pb;
-use crate::cli::render::table;
+use crate::cli::render::{table, timestamp};
 use crate::cli::{Exit, Failure, Output};
 
 pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
@@ -16,7 +16,13 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
     let c = resp.containerd.unwrap_or_default();
     let cfg = resp.config.unwrap_or_default();
     let unit = resp.unit.unwrap_or_default();
-    let healthy = c.reachable && c.cri_ready;
+    let changes = resp.changes.unwrap_or_default();
+    let overdue = changes.insecure.iter().any(|i| i.overdue);
+    let healthy = c.reachable
+        && c.cri_ready
+        && !overdue
+        && changes.damaged.is_empty()
+        && changes.recovery_pending_change.is_empty();
     match output {
         Output::Json => print_json(&json!({
             "daemon_version": resp.daemon_version,
@@ -41,6 +47,21 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "findings": cfg.findings.iter().map(|f| json!({"cause": f.cause, "message": f.message})).collect::<Vec<_>>(),
             },
             "unit": super::unit_json(&unit),
+            "changes": {
+                "insecure": changes.insecure.iter().map(|i| json!({
+                    "change_id": i.change_id,
+                    "host": i.host,
+                    "mode": i.mode,
+                    "expires": (i.expires_unix > 0).then(|| timestamp(i.expires_unix)),
+                    "overdue": i.overdue,
+                    "error": i.error,
+                })).collect::<Vec<_>>(),
+                "damaged": changes.damaged,
+                "recovery_pending": (!changes.recovery_pending_change.is_empty()).then(|| json!({
+                    "change_id": changes.recovery_pending_change,
+                    "reason": changes.recovery_pending_reason,
+                })),
+            },
         })),
         Output::Table => {
             let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -104,6 +125,43 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             }
             if !cfg.error.is_empty() {
                 rows.push(vec!["config problem".into(), cfg.error]);
+            }
+            for i in &changes.insecure {
+                let until = if i.expires_unix > 0 {
+                    format!("until {}", timestamp(i.expires_unix))
+                } else {
+                    "with no time to live".to_string()
+                };
+                let state = if i.overdue {
+                    format!(
+                        "OVERDUE: its time to live is over and it is still on ({})",
+                        dash(&i.error)
+                    )
+                } else {
+                    until
+                };
+                rows.push(vec![
+                    "insecure setting".into(),
+                    format!(
+                        "{} for {} by change {}, {state}",
+                        i.mode, i.host, i.change_id
+                    ),
+                ]);
+            }
+            for d in &changes.damaged {
+                rows.push(vec![
+                    "damaged change".into(),
+                    format!("{d}: its records cannot be read (see `ctrdiag changes`)"),
+                ]);
+            }
+            if !changes.recovery_pending_change.is_empty() {
+                rows.push(vec![
+                    "CHANGES BLOCKED".into(),
+                    format!(
+                        "change {} was interrupted and could not be undone: {}",
+                        changes.recovery_pending_change, changes.recovery_pending_reason
+                    ),
+                ]);
             }
             print!(
                 "{}",

@@ -1,29 +1,67 @@
-//! The change-history RPCs: listing changes and rolling one back.
+//! The change-history RPCs: listing changes and rolling one back, and the summary of
+//! what changes leave on the node that status reports.
 
 use crate::api::v1 as pb;
-use crate::plan::{ApplyOutcome, ChangeId, ChangeState, journal_list};
+use crate::plan::{ApplyOutcome, ChangeId, ChangeState, Listed, journal};
 
 use super::{DiagnosticsService, ServiceError};
 
 impl DiagnosticsService {
     pub(super) fn changes(&self) -> Result<pb::ListChangesResponse, ServiceError> {
-        let records = journal_list(self.executor.state_dir())?;
+        let now = self.executor.clock().now_unix();
+        let listed = journal::list(self.executor.state_dir())?;
         Ok(pb::ListChangesResponse {
-            changes: records.iter().map(pb::Change::from).collect(),
+            changes: listed
+                .iter()
+                .map(|l| crate::api::change_view(l, now))
+                .collect(),
         })
     }
 
-    /// Rolls back change `id`, or the latest applied change when `id` is empty.
+    /// Insecure settings in effect, damaged records and a blocked recovery.
+    pub(super) fn changes_summary(&self) -> pb::ChangesSummary {
+        let now = self.executor.clock().now_unix();
+        let mut summary = pb::ChangesSummary::default();
+        match journal::list(self.executor.state_dir()) {
+            Ok(listed) => {
+                for l in &listed {
+                    match l {
+                        Listed::Damaged(d) => summary.damaged.push(d.id.to_string()),
+                        Listed::Change(c) if c.state == ChangeState::Applied => {
+                            if let Some(view) = crate::api::insecure_view(c, now) {
+                                summary.insecure.push(view);
+                            }
+                        }
+                        Listed::Change(_) => {}
+                    }
+                }
+            }
+            Err(e) => summary.recovery_pending_reason = e.to_string(),
+        }
+        if let Some(p) = self.executor.pending_recovery() {
+            summary.recovery_pending_change = p.id.to_string();
+            summary.recovery_pending_reason = p.reason;
+        }
+        summary
+    }
+
+    /// Rolls back change `id`, or when `id` is empty the latest applied change that is
+    /// neither a rollback nor the end of a time to live: undoing one of those would
+    /// turn an insecure setting back on, which only an explicit id may ask for.
     pub(super) async fn roll_back(
         &self,
         id: &str,
         dry_run: bool,
     ) -> Result<pb::RollbackResponse, ServiceError> {
         let target: ChangeId = if id.is_empty() {
-            journal_list(self.executor.state_dir())?
+            journal::changes(self.executor.state_dir())?
                 .into_iter()
                 .rev()
-                .find(|c| c.state == ChangeState::Applied)
+                .find(|c| {
+                    c.state == ChangeState::Applied
+                        && c.meta.rollback_of.is_none()
+                        && c.meta.reverts.is_empty()
+                })
                 .map(|c| c.id)
                 .ok_or(ServiceError::NothingToRollBack)?
         } else {

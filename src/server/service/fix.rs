@@ -12,7 +12,7 @@ use crate::api::v1 as pb;
 use crate::api::v1::fix_request::Mode;
 use crate::ctrconfig::ContainerdVersion;
 use crate::fix::{self, FixMode, FixSpec, MAX_TTL};
-use crate::plan::{ApplyOutcome, Plan, Progress, fsops};
+use crate::plan::{ApplyOutcome, ChangeMeta, InsecureMode, InsecureSetting, Plan, Progress, fsops};
 use crate::registry::probe::{ProbeOptions, probe};
 
 use super::{DiagnosticsService, ServiceError, parse_image};
@@ -85,6 +85,21 @@ impl DiagnosticsService {
         if mode == FixMode::InsecureSkipVerify {
             tracing::warn!(%host, ttl_secs = ttl.map(|t| t.as_secs()), "insecure skip-verify requested: for test environments only");
         }
+        // The time to live counts from the request, and is in the change's first record.
+        let insecure = match mode {
+            FixMode::InsecureSkipVerify => Some(InsecureMode::SkipVerify),
+            FixMode::PlainHttp => Some(InsecureMode::PlainHttp),
+            FixMode::Ca { .. } | FixMode::RemoveOverrides { .. } => None,
+        };
+        let meta = ChangeMeta {
+            insecure: insecure.map(|mode| InsecureSetting {
+                host: host.to_string(),
+                mode,
+            }),
+            expires_unix: ttl.map(|t| self.executor.clock().now_unix() + t.as_secs()),
+            ttl_secs: ttl.map(|t| t.as_secs()),
+            ..ChangeMeta::plain()
+        };
         let spec = FixSpec {
             host,
             mode,
@@ -106,11 +121,10 @@ impl DiagnosticsService {
             return Ok(ReceiverStream::new(rx));
         }
         let executor = self.executor.clone();
-        let lock = Arc::clone(&self.apply_lock);
         let expiry = Arc::clone(&self.expiry_changed);
         let metrics = Arc::clone(&self.metrics);
+        // Its own task: a caller that goes away does not stop an apply half-way.
         tokio::spawn(async move {
-            let _applying = lock.lock().await;
             let (ptx, mut prx) = mpsc::unbounded_channel();
             let forward = {
                 let tx = tx.clone();
@@ -138,7 +152,8 @@ impl DiagnosticsService {
                     }
                 })
             };
-            let outcome = executor.apply_reporting(&plan, &Some(ptx)).await;
+            let expires_unix = meta.expires_unix;
+            let outcome = executor.apply(&plan, meta, &Some(ptx)).await;
             let _ = forward.await;
             if let Ok(o) = &outcome {
                 let label = match o {
@@ -146,9 +161,12 @@ impl DiagnosticsService {
                     ApplyOutcome::RolledBack { .. } => "rolled_back",
                 };
                 metrics.inc("ctrdiag_changes_total", &[("outcome", label)]);
+                if expires_unix.is_some() {
+                    expiry.notify_one();
+                }
             }
             let result = match outcome {
-                Ok(o) => fix_result(&plan, o, ttl, &executor, &expiry),
+                Ok(o) => Ok(fix_result(&plan, o, expires_unix)),
                 Err(e) => Err(Status::from(ServiceError::from(e))),
             };
             let _ = tx
@@ -234,41 +252,23 @@ fn normalize_fingerprint(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn fix_result(
-    plan: &Plan,
-    outcome: ApplyOutcome,
-    ttl: Option<Duration>,
-    executor: &crate::plan::Executor,
-    expiry: &tokio::sync::Notify,
-) -> Result<pb::FixResult, Status> {
+fn fix_result(plan: &Plan, outcome: ApplyOutcome, expires_unix: Option<u64>) -> pb::FixResult {
     let verify_of = |v: &Option<crate::containerd::PullOutcome>| {
         v.as_ref().map(|o| {
             pb::TestPullResponse::from_outcome(plan.verify_pull.as_deref().unwrap_or(""), o)
         })
     };
-    Ok(match outcome {
+    match outcome {
         ApplyOutcome::Applied { id, verify } => {
-            let mut r = pb::FixResult {
+            tracing::info!(change = %id, title = plan.title, "fix applied and proven by a pull");
+            pb::FixResult {
                 executed: true,
                 ok: true,
                 change_id: id.to_string(),
                 verify: verify_of(&verify),
+                expires_unix: expires_unix.unwrap_or(0) as i64,
                 ..Default::default()
-            };
-            if let Some(ttl) = ttl {
-                let at = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs()
-                    + ttl.as_secs();
-                executor
-                    .set_expiry(&id, at)
-                    .map_err(|e| Status::from(ServiceError::from(e)))?;
-                expiry.notify_one();
-                r.expires_unix = at as i64;
             }
-            tracing::info!(change = %id, title = plan.title, "fix applied and proven by a pull");
-            r
         }
         ApplyOutcome::RolledBack { id, reason, verify } => {
             tracing::warn!(change = %id, reason, "fix did not hold and was undone");
@@ -281,5 +281,5 @@ fn fix_result(
                 ..Default::default()
             }
         }
-    })
+    }
 }

@@ -7,13 +7,17 @@ mod changes;
 mod diagnose;
 mod fix;
 
+use std::sync::Arc;
+
 use crate::api::v1 as pb;
 use crate::api::v1::diagnostics_server::Diagnostics;
+use crate::clock::Clock;
 use crate::containerd::{ContainerdClient, Namespace};
+use crate::expiry::Expiry;
 use crate::plan::Executor;
 use crate::registry::reference::ImageRef;
 use crate::settings::Settings;
-use crate::systemd::Systemd;
+use crate::systemd::SystemdClient;
 
 use super::authz::{Access, Caller, Policy};
 use super::error::ServiceError;
@@ -21,66 +25,92 @@ use super::error::ServiceError;
 /// Longest GetStatus waits for systemd's view of the unit.
 const UNIT_STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Longest the expiry task sleeps before it looks at the wall clock again, so a
+/// suspend or a clock step cannot stretch a time to live.
+const EXPIRY_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct DiagnosticsService {
     containerd: ContainerdClient,
+    systemd: SystemdClient,
     executor: Executor,
+    expiry: Arc<Expiry>,
     policy: Policy,
     settings: Settings,
-    /// One apply at a time: two plans over the same files must not interleave.
-    apply_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Woken when a change gets a time to live, so the expiry task re-plans its wait.
-    expiry_changed: std::sync::Arc<tokio::sync::Notify>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    expiry_changed: Arc<tokio::sync::Notify>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
-impl DiagnosticsService {
-    pub fn new(settings: Settings, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+/// The parts of the node every flow shares: one containerd client (its per-image pull
+/// locks are shared by test pulls and verifying pulls), one systemd connection, and
+/// the executor with its node lock.
+#[derive(Clone)]
+pub struct NodeParts {
+    pub containerd: ContainerdClient,
+    pub systemd: SystemdClient,
+    pub executor: Executor,
+}
+
+impl NodeParts {
+    /// The node described by `settings`; CRI pulls and removals happen in CRI's
+    /// namespace whatever the daemon's default namespace is.
+    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> NodeParts {
         let containerd =
             ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone())
                 .with_pull_timeout(settings.pull_timeout);
-        DiagnosticsService {
-            executor: executor_for(&settings),
+        let systemd = SystemdClient::new(settings.dbus_address.clone());
+        let executor = Executor::new(
+            settings.state_dir.clone(),
+            containerd.in_namespace(Namespace::default()),
+            systemd.clone(),
+            clock,
+        );
+        NodeParts {
             containerd,
+            systemd,
+            executor,
+        }
+    }
+}
+
+impl DiagnosticsService {
+    pub fn new(
+        settings: Settings,
+        parts: NodeParts,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let expiry = Arc::new(Expiry::new(
+            parts.executor.clone(),
+            parts.containerd.clone(),
+            settings.containerd_config.clone(),
+            settings.containerd_unit.clone(),
+        ));
+        DiagnosticsService {
+            containerd: parts.containerd,
+            systemd: parts.systemd,
+            executor: parts.executor,
+            expiry,
             policy: Policy::new(settings.socket_group.clone()),
             settings,
-            apply_lock: Default::default(),
             expiry_changed: Default::default(),
             metrics,
         }
     }
 
-    /// Rolls back changes whose time to live is over, now and whenever one falls due,
-    /// until the returned task is dropped or aborted. Shares the apply lock.
+    /// Ends insecure settings whose time to live is over, now and whenever one falls
+    /// due (looking at the wall clock at least every minute), until the returned task
+    /// is dropped or aborted. Each setting ends on its own; a failed end is retried.
     pub fn spawn_expiry_task(&self) -> tokio::task::JoinHandle<()> {
+        let expiry = Arc::clone(&self.expiry);
         let executor = self.executor.clone();
-        let lock = std::sync::Arc::clone(&self.apply_lock);
-        let changed = std::sync::Arc::clone(&self.expiry_changed);
+        let changed = Arc::clone(&self.expiry_changed);
         tokio::spawn(async move {
             loop {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                let next = {
-                    let _applying = lock.lock().await;
-                    match executor.roll_back_expired(now).await {
-                        Ok(next) => next,
-                        Err(e) => {
-                            tracing::error!(error = %e, "rolling back an expired change failed; retrying in a minute");
-                            Some(now + 60)
-                        }
-                    }
-                };
-                let wait =
-                    next.map(|at| std::time::Duration::from_secs(at.saturating_sub(now).max(1)));
-                match wait {
-                    Some(d) => {
-                        tokio::select! {
-                            () = tokio::time::sleep(d) => {}
-                            () = changed.notified() => {}
-                        }
-                    }
-                    None => changed.notified().await,
+                let report = expiry.end_due().await;
+                let until = report.next_due.unwrap_or(u64::MAX);
+                tokio::select! {
+                    () = executor.clock().wait_until(until, EXPIRY_RECHECK) => {}
+                    () = changed.notified() => {}
                 }
             }
         })
@@ -114,11 +144,7 @@ impl DiagnosticsService {
             name: unit.clone(),
             ..Default::default()
         };
-        let read = async {
-            let systemd = Systemd::connect(self.settings.dbus_address.as_deref()).await?;
-            systemd.unit_state(unit).await
-        };
-        match tokio::time::timeout(UNIT_STATE_TIMEOUT, read).await {
+        match tokio::time::timeout(UNIT_STATE_TIMEOUT, self.systemd.unit_state(unit)).await {
             Ok(Ok(s)) => {
                 status.active_state = s.active_state;
                 status.sub_state = s.sub_state;
@@ -174,18 +200,6 @@ impl DiagnosticsService {
         let ns: Namespace = namespace.parse()?;
         Ok(self.containerd.in_namespace(ns))
     }
-}
-
-/// The executor for the node described by `settings`; CRI pulls and removals happen in
-/// CRI's namespace whatever the daemon's default namespace is.
-pub fn executor_for(settings: &Settings) -> Executor {
-    let cri = ContainerdClient::new(&settings.containerd_socket, Namespace::default())
-        .with_pull_timeout(settings.pull_timeout);
-    Executor::new(
-        settings.state_dir.clone(),
-        cri,
-        settings.dbus_address.clone(),
-    )
 }
 
 /// Validates an image reference at the boundary and returns it normalised the way
@@ -255,6 +269,7 @@ impl Diagnostics for DiagnosticsService {
             config: Some(self.config_status(containerd.version.as_str())),
             containerd: Some(containerd),
             unit: Some(unit),
+            changes: Some(self.changes_summary()),
         }))
     }
 
