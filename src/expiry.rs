@@ -10,7 +10,7 @@
 //! rollback can undo. One setting that cannot be ended does not hold up the others; it
 //! is retried with backoff, and status shows it as overdue meanwhile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -189,6 +189,18 @@ impl Expiry {
     }
 }
 
+/// The applied changes whose insecure setting should have ended by `now` and has not:
+/// the ones an operator must hear about. A change whose own time to live is over
+/// while a later change keeps the same setting on is not among them.
+pub fn overdue(changes: &[ChangeRecord], now: u64) -> BTreeSet<ChangeId> {
+    groups(changes)
+        .into_values()
+        .filter(|group| due_at(group).is_some_and(|due| due <= now))
+        .flatten()
+        .map(|c| c.id.clone())
+        .collect()
+}
+
 /// The applied changes that turn each insecure setting on.
 fn groups(changes: &[ChangeRecord]) -> BTreeMap<InsecureSetting, Vec<&ChangeRecord>> {
     let mut out: BTreeMap<InsecureSetting, Vec<&ChangeRecord>> = BTreeMap::new();
@@ -260,6 +272,18 @@ mod tests {
         assert_eq!(due_at(r), Some(300));
         let forever = change("d1", "r:5000", None);
         assert_eq!(due_at(&[&a, &forever]), None);
+    }
+
+    #[test]
+    fn a_change_is_overdue_only_when_its_setting_should_have_ended() {
+        let a = change("a1", "r:5000", Some(100));
+        let b = change("b1", "r:5000", Some(300));
+        let all = [a, b];
+        assert!(
+            overdue(&all, 200).is_empty(),
+            "b keeps the setting until 300"
+        );
+        assert_eq!(overdue(&all, 300).len(), 2);
     }
 
     #[test]

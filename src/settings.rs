@@ -46,6 +46,7 @@ struct SettingsFile {
     containerd_unit: Option<String>,
     dbus_address: Option<String>,
     metrics_address: Option<String>,
+    max_concurrent_pulls: Option<usize>,
 }
 
 /// Validated settings.
@@ -73,6 +74,17 @@ pub struct Settings {
     pub dbus_address: Option<String>,
     /// Where Prometheus metrics are served (`metrics_address`); `None`: not served.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Test pulls and diagnoses that may run at once; more are refused with
+    /// `ResourceExhausted` (`max_concurrent_pulls`).
+    pub max_concurrent_pulls: usize,
+}
+
+impl Settings {
+    /// The deadline of every RPC: long enough for a test pull (`pull_timeout`) or a
+    /// restart (two minutes) plus the registry probe, and no longer.
+    pub fn rpc_timeout(&self) -> Duration {
+        self.pull_timeout.max(Duration::from_secs(120)) + Duration::from_secs(60)
+    }
 }
 
 impl Default for Settings {
@@ -89,6 +101,7 @@ impl Default for Settings {
             containerd_unit: "containerd.service".into(),
             dbus_address: None,
             metrics_address: None,
+            max_concurrent_pulls: 4,
         }
     }
 }
@@ -159,6 +172,11 @@ impl Settings {
                 )
             })?),
         };
+        let max_concurrent_pulls = match file.max_concurrent_pulls {
+            None => d.max_concurrent_pulls,
+            Some(0) => return Err(invalid("max_concurrent_pulls", "must be at least 1".into())),
+            Some(n) => n,
+        };
         let socket_group = file.socket_group.unwrap_or(d.socket_group);
         if socket_group.is_empty() {
             return Err(invalid("socket_group", "must name a group".into()));
@@ -183,6 +201,7 @@ impl Settings {
             containerd_unit,
             dbus_address: file.dbus_address,
             metrics_address,
+            max_concurrent_pulls,
         })
     }
 }
@@ -231,6 +250,13 @@ mod tests {
         let e = parse("namespace = \"a/b\"").unwrap_err().to_string();
         assert!(e.contains("`namespace`"), "{e}");
         assert!(parse("pull_timeout_secs = 0").is_err());
+        assert!(parse("max_concurrent_pulls = 0").is_err());
+        assert_eq!(
+            parse("max_concurrent_pulls = 2")
+                .unwrap()
+                .max_concurrent_pulls,
+            2
+        );
         assert!(parse("containerd_unit = \"../x\"").is_err());
         assert!(parse("dbus_address = \"\"").is_err());
         assert!(parse("metrics_address = \"localhost\"").is_err());

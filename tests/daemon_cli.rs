@@ -466,20 +466,6 @@ async fn status_reports_the_ignored_legacy_table_on_2_1() {
     assert!(human.stdout.contains("config: config_ignored"), "{human:?}");
 }
 
-/// GET /metrics as a scraper would, over plain HTTP/1.1.
-async fn scrape(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 #[tokio::test]
 async fn prometheus_metrics_count_pulls_by_cause() {
     let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
@@ -489,7 +475,7 @@ async fn prometheus_metrics_count_pulls_by_cause() {
     assert_eq!(daemon.cli(&["pull", &registry.image_ref()]).await.code, 1);
     assert_eq!(daemon.cli(&["pull", &registry.image_ref()]).await.code, 1);
 
-    let resp = scrape(&addr).await;
+    let resp = lab::scrape(&addr).await;
     assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
     assert!(resp.contains("text/plain; version=0.0.4"), "{resp}");
     assert!(

@@ -326,3 +326,23 @@ async fn a_ca_added_to_the_system_store_after_containerd_started_is_explained() 
         "ctrdiag restart-containerd"
     );
 }
+
+/// A config.toml version the running containerd cannot read has one cause code,
+/// whether status or diagnose reports it.
+#[tokio::test]
+async fn an_unreadable_config_version_has_one_cause_code_everywhere() {
+    let ctr = LabContainerd::start(Version::V1_7).await;
+    // containerd read its config at start; the file on disk now says version 3.
+    std::fs::write(&ctr.config_file, "version = 3\n").unwrap();
+    let daemon = Daemon::start(&ctr).await;
+    let status = daemon.cli(&["-o", "json", "status"]).await.json();
+    let causes: Vec<&str> = status["config"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["cause"].as_str().unwrap())
+        .collect();
+    assert!(causes.contains(&"config_unreadable"), "{status}");
+    let d = diagnose(&daemon, "registry.ctrdiag.test:5000", 1).await;
+    finding(&d, "config_unreadable");
+}

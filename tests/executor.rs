@@ -246,6 +246,44 @@ async fn a_stale_plan_is_refused_before_anything_changes() {
     assert!(!dir.join("ca.crt").exists());
 }
 
+/// Moving a file to the backup area is checked like a write: a plan made when the
+/// file held one thing is refused once it holds another.
+#[tokio::test]
+async fn a_stale_move_to_backup_is_refused_and_the_file_stays() {
+    let node = node(Version::V1_7, LabConfig::default()).await;
+    let dir = node.certs_d.join(&node.registry.host);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ca.crt");
+    std::fs::write(&path, "as planned\n").unwrap();
+    let plan = Plan {
+        title: "take the CA out".into(),
+        steps: vec![Step::MoveToBackup {
+            path: path.clone(),
+            why: "test".into(),
+            sha256: Some(ctrdiag::plan::sha256_hex(b"as planned\n")),
+        }],
+        verify_pull: None,
+    };
+    std::fs::write(&path, "replaced by someone\n").unwrap();
+    let err = apply(&node.executor, &plan).await.expect_err("stale");
+    assert!(
+        matches!(err, ctrdiag::plan::ApplyError::Stale { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "replaced by someone\n"
+    );
+
+    std::fs::write(&path, "as planned\n").unwrap();
+    let outcome = apply(&node.executor, &plan).await.expect("fresh");
+    assert!(
+        matches!(outcome, ApplyOutcome::Applied { .. }),
+        "{outcome:?}"
+    );
+    assert!(!path.exists(), "moved to the backup area");
+}
+
 per_version!(
     a_fix_that_works_is_kept_and_rollback_restores_the_exact_bytes,
     a_fix_that_does_not_hold_is_undone,

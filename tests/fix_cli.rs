@@ -5,8 +5,6 @@
 #[macro_use]
 mod lab;
 
-use std::time::Duration;
-
 use lab::certs::CertKind;
 use lab::containerd::{LabConfig, LabContainerd, Version};
 use lab::daemon::{CliRun, Daemon};
@@ -180,38 +178,9 @@ async fn fix_ca_without_config_path_sets_it_and_restarts(version: Version) {
     assert!(node.cri_ready().await);
 }
 
-/// Insecure skip-verify with a TTL is reverted by the daemon when the TTL is over.
-async fn insecure_skip_verify_with_ttl_reverts_itself(version: Version) {
-    let node = node(version, LabConfig::default()).await;
-    let fix = node.fix(&["--insecure-skip-verify", "--ttl", "2s"]).await;
-    assert_eq!(fix.code, 0, "{fix:?}");
-    let f = fix.json();
-    assert!(f["expires"].is_string(), "{f}");
-    assert_eq!(node.pull().await.code, 0);
-    assert!(node.daemon.log().contains("insecure skip-verify requested"));
-
-    let id = f["change_id"].as_str().unwrap().to_string();
-    lab::wait_for("the TTL rollback", Duration::from_secs(30), || {
-        let daemon = &node.daemon;
-        let id = id.clone();
-        async move {
-            let c = daemon.cli(&["-o", "json", "changes"]).await.json();
-            let state = c["changes"]
-                .as_array()?
-                .iter()
-                .find(|x| x["id"] == id.as_str())?["state"]
-                .clone();
-            (state == "reverted").then_some(())
-        }
-    })
-    .await;
-    assert_eq!(node.pull().await.code, 1, "verification is back on");
-}
-
 per_version!(
     fix_ca_with_config_path_needs_no_restart,
     fix_ca_without_config_path_sets_it_and_restarts,
-    insecure_skip_verify_with_ttl_reverts_itself,
 );
 
 /// The runbook's broken node: someone added `configs."<host>".tls` next to

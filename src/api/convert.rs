@@ -120,8 +120,9 @@ fn mode_name(mode: InsecureMode) -> &'static str {
     }
 }
 
-/// One entry of the change directory as `ListChanges` shows it, at time `now`.
-pub fn change_view(listed: &Listed, now_unix: u64) -> pb::Change {
+/// One entry of the change directory as `ListChanges` shows it; `overdue`: its
+/// insecure setting should have ended and has not ([`crate::expiry::overdue`]).
+pub fn change_view(listed: &Listed, overdue: bool) -> pb::Change {
     let c = match listed {
         Listed::Change(c) => c,
         Listed::Damaged(d) => {
@@ -140,7 +141,6 @@ pub fn change_view(listed: &Listed, now_unix: u64) -> pb::Change {
             (String::new(), String::new())
         }
     };
-    let overdue = c.is_overdue(now_unix);
     pb::Change {
         id: c.id.to_string(),
         title: c.plan.title.clone(),
@@ -177,9 +177,8 @@ fn overdue_error(c: &ChangeRecord, overdue: bool) -> String {
 }
 
 /// The insecure setting an applied change keeps in effect, if it turns one on.
-pub fn insecure_view(c: &ChangeRecord, now_unix: u64) -> Option<pb::InsecureSettingView> {
+pub fn insecure_view(c: &ChangeRecord, overdue: bool) -> Option<pb::InsecureSettingView> {
     let setting = c.meta.insecure.as_ref()?;
-    let overdue = c.is_overdue(now_unix);
     Some(pb::InsecureSettingView {
         change_id: c.id.to_string(),
         host: setting.host.clone(),

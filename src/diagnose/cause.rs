@@ -51,8 +51,10 @@ causes! {
     ContainerdUnreachable => "containerd_unreachable",
     ConfigIgnored => "config_ignored",
     ConfigConflict => "config_conflict",
-    // Added after DESIGN.md's list: deprecated settings that still work.
+    // Added after DESIGN.md's list: deprecated settings that still work, and a
+    // config.toml version the running containerd cannot read.
     ConfigDeprecated => "config_deprecated",
+    ConfigUnreadable => "config_unreadable",
     Unknown => "unknown",
 }
 
@@ -91,7 +93,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_match_design_md() {
-        assert_eq!(CauseCode::ALL.len(), 22);
+        assert_eq!(CauseCode::ALL.len(), 23);
         for c in CauseCode::ALL {
             assert_eq!(c.as_str().parse::<CauseCode>(), Ok(*c));
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{c}\""));

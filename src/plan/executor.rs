@@ -55,6 +55,10 @@ pub enum ApplyError {
         backups: PathBuf,
         source: Box<ApplyError>,
     },
+    #[error(
+        "an interrupted change was undone just before this one ran, so its plan no longer describes the node: run the command again"
+    )]
+    PlannedBeforeRecovery,
     #[error("ctrdiag makes no change while change {id} is interrupted and not undone ({reason}). Fix that cause and run the command again (ctrdiagd tries the undo first), or restore the files from {} by hand and move that change's directory out of the state directory", .backups.display())]
     RecoveryPending {
         id: ChangeId,
@@ -187,21 +191,39 @@ impl Executor {
     }
 
     /// Takes the node lock for a change; first retries a pending recovery, and refuses
-    /// while it still fails.
-    async fn lock_for_change(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ApplyError> {
+    /// while it still fails. Says whether that recovery undid something just now.
+    async fn lock_for_change(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, bool), ApplyError> {
         let guard = self.inner.node.lock().await;
-        if self.pending_recovery().is_some() {
-            let report = self.recover_locked().await;
-            if let Some(p) = self.pending_recovery() {
-                tracing::warn!(change = %p.id, failed = report.failed.len(), "an interrupted change still cannot be undone: refusing the new change");
-                return Err(ApplyError::RecoveryPending {
-                    id: p.id,
-                    reason: p.reason,
-                    backups: p.backups,
-                });
-            }
+        if self.pending_recovery().is_none() {
+            return Ok((guard, false));
         }
-        Ok(guard)
+        let report = self.recover_locked().await;
+        if let Err(refused) = self.refuse_while_pending() {
+            tracing::warn!(
+                failed = report.failed.len(),
+                "an interrupted change still cannot be undone: refusing the new change"
+            );
+            return Err(refused);
+        }
+        Ok((guard, !report.undone.is_empty()))
+    }
+
+    /// The refusal a change would get now, without trying the undo again.
+    pub fn refuse_while_pending(&self) -> Result<(), ApplyError> {
+        match self.pending_recovery() {
+            Some(p) => Err(ApplyError::RecoveryPending {
+                id: p.id,
+                reason: p.reason,
+                backups: p.backups,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Finishes a pending recovery before a caller plans a change, so the plan is made
+    /// from the node as it is after the undo; refuses while it cannot finish.
+    pub async fn resume_recovery(&self) -> Result<(), ApplyError> {
+        self.lock_for_change().await.map(|_| ())
     }
 
     /// Runs `plan` as a change described by `meta` (its expiry is part of its first
@@ -213,7 +235,11 @@ impl Executor {
         meta: ChangeMeta,
         progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let _node = self.lock_for_change().await?;
+        let (_node, recovered_now) = self.lock_for_change().await?;
+        if recovered_now {
+            // The plan was made before that undo: the node it describes is gone.
+            return Err(ApplyError::PlannedBeforeRecovery);
+        }
         self.run(plan, meta, progress).await
     }
 

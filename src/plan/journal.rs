@@ -270,13 +270,6 @@ impl ChangeRecord {
         })
     }
 
-    /// An applied change whose insecure setting's time to live is over at `now`.
-    pub fn is_overdue(&self, now_unix: u64) -> bool {
-        self.state == ChangeState::Applied
-            && self.meta.insecure.is_some()
-            && self.expires_unix().is_some_and(|at| at <= now_unix)
-    }
-
     /// The last failed attempt to end the time to live, if any since it was applied.
     pub fn last_expiry_failure(&self) -> Option<&str> {
         self.events.iter().rev().find_map(|e| match e {

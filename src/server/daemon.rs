@@ -92,20 +92,21 @@ pub async fn run(
                         recovery_pending: executor.pending_recovery().is_some(),
                         ..Default::default()
                     };
-                    let now = executor.clock().now_unix();
-                    for l in crate::plan::journal::list(executor.state_dir()).unwrap_or_default() {
+                    let listed =
+                        crate::plan::journal::list(executor.state_dir()).unwrap_or_default();
+                    let mut applied = Vec::new();
+                    for l in listed {
                         match l {
                             crate::plan::Listed::Damaged(_) => g.damaged_changes += 1,
-                            crate::plan::Listed::Change(c) => {
-                                if c.state == crate::plan::ChangeState::Applied
-                                    && c.meta.insecure.is_some()
-                                {
-                                    g.insecure_settings += 1;
-                                    g.insecure_overdue += u64::from(c.is_overdue(now));
-                                }
-                            }
+                            crate::plan::Listed::Change(c) => applied.push(*c),
                         }
                     }
+                    applied.retain(|c| {
+                        c.state == crate::plan::ChangeState::Applied && c.meta.insecure.is_some()
+                    });
+                    g.insecure_settings = applied.len() as u64;
+                    g.insecure_overdue =
+                        crate::expiry::overdue(&applied, executor.clock().now_unix()).len() as u64;
                     g
                 }
             };
@@ -118,9 +119,10 @@ pub async fn run(
     };
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
+    let rpc_timeout = settings.rpc_timeout();
     let service = DiagnosticsService::new(settings, parts, metrics);
     let expiry = service.spawn_expiry_task();
-    let result = serve(listener, service, shutdown).await;
+    let result = serve(listener, service, rpc_timeout, shutdown).await;
     expiry.abort();
     if let Some(t) = metrics_task {
         t.abort();

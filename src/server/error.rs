@@ -43,6 +43,12 @@ pub enum ServiceError {
         "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
     )]
     ContainerdVersionUnknown { reported: String },
+    #[error(
+        "{rpc} refused: {limit} test pulls or diagnoses are already running (max_concurrent_pulls); try again when they finish"
+    )]
+    Busy { rpc: &'static str, limit: usize },
+    #[error("ctrdiagd failed internally ({0}); see `journalctl -u ctrdiagd`")]
+    Internal(String),
     #[error("{host} presents no certificate with that SHA-256 fingerprint; it presents: {}. Check the fingerprint with the registry's operator", .presented.join("; "))]
     FingerprintMismatch {
         host: String,
@@ -66,6 +72,8 @@ impl From<ServiceError> for Status {
             ServiceError::NodeFiles(n) => node_files_code(n),
             ServiceError::ContainerdVersionUnknown { .. } => Code::FailedPrecondition,
             ServiceError::FingerprintMismatch { .. } => Code::FailedPrecondition,
+            ServiceError::Busy { .. } => Code::ResourceExhausted,
+            ServiceError::Internal(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
     }
@@ -98,7 +106,9 @@ fn apply_code(err: &ApplyError) -> Code {
         ApplyError::CriDown { .. } => Code::Unavailable,
         // Someone else's edit is in the way: the operator decides.
         ApplyError::UndoRefused { .. } => Code::FailedPrecondition,
-        ApplyError::RecoveryPending { .. } => Code::FailedPrecondition,
+        ApplyError::RecoveryPending { .. } | ApplyError::PlannedBeforeRecovery => {
+            Code::FailedPrecondition
+        }
         // The node may be in neither state: the loudest code there is.
         ApplyError::UndoFailed { .. } => Code::DataLoss,
     }

@@ -31,14 +31,19 @@ pub enum ServeError {
 }
 
 /// Serves `service` on an already-bound `listener` until `shutdown` completes, then
-/// stops accepting and waits (up to [`SHUTDOWN_GRACE`]) for in-flight calls.
+/// stops accepting and waits (up to [`SHUTDOWN_GRACE`]) for in-flight calls. Each call
+/// ends by `rpc_timeout` at the latest.
 pub async fn serve(
     listener: UnixListener,
     service: DiagnosticsService,
+    rpc_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // A deadline on every call: a hung containerd or registry cannot hold one forever.
+    // Work that changes the node runs in tasks of its own, so it is never cut off.
     let server = tonic::transport::Server::builder()
+        .timeout(rpc_timeout)
         .add_service(DiagnosticsServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
             let _ = stop_rx.await;

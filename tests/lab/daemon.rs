@@ -184,16 +184,31 @@ impl Daemon {
     /// Starts ctrdiagd again on the same settings and state (after a crash, say),
     /// without the environment of the first start; its earlier log is kept aside.
     pub async fn restart(&mut self) {
+        self.restart_with_env(&[]).await
+    }
+
+    /// [`Daemon::restart`] with `env` for the new process (a test clock, say).
+    pub async fn restart_with_env(&mut self, env: &[(&str, &str)]) {
         self.process.kill();
         let old = self.dir.path().join("ctrdiagd.log");
-        let _ = std::fs::rename(&old, self.dir.path().join("ctrdiagd.previous.log"));
+        let previous = self.dir.path().join("ctrdiagd.previous.log");
+        let mut kept = std::fs::read_to_string(&previous).unwrap_or_default();
+        kept += &std::fs::read_to_string(&old).unwrap_or_default();
+        let _ = std::fs::write(&previous, kept);
         self.process = spawn_daemon(
             Command::new(DAEMON),
             &self.settings_file,
             self.dir.path(),
-            &[],
+            env,
         );
         self.wait_ready().await;
+    }
+
+    /// Everything every process of this daemon logged so far (restarts included).
+    pub fn all_logs(&self) -> String {
+        let previous = std::fs::read_to_string(self.dir.path().join("ctrdiagd.previous.log"))
+            .unwrap_or_default();
+        previous + &self.log()
     }
 
     /// Waits for the daemon process to exit and returns how it ended.

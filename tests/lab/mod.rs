@@ -17,6 +17,7 @@ macro_rules! per_version {
 }
 
 pub mod certs;
+pub mod clock;
 pub mod containerd;
 pub mod daemon;
 pub mod image;
@@ -86,4 +87,18 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")
         .port()
+}
+
+/// `GET /metrics` on `addr` as a scraper would, over plain HTTP/1.1: the response.
+pub async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

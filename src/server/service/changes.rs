@@ -8,27 +8,41 @@ use super::{DiagnosticsService, ServiceError};
 
 impl DiagnosticsService {
     pub(super) fn changes(&self) -> Result<pb::ListChangesResponse, ServiceError> {
-        let now = self.executor.clock().now_unix();
         let listed = journal::list(self.executor.state_dir())?;
+        let overdue = self.overdue(&listed);
         Ok(pb::ListChangesResponse {
             changes: listed
                 .iter()
-                .map(|l| crate::api::change_view(l, now))
+                .map(|l| crate::api::change_view(l, overdue.contains(l.id())))
                 .collect(),
         })
     }
 
+    /// The changes whose insecure setting should have ended by now and has not.
+    fn overdue(&self, listed: &[Listed]) -> std::collections::BTreeSet<ChangeId> {
+        let readable: Vec<_> = listed
+            .iter()
+            .filter_map(|l| match l {
+                Listed::Change(c) => Some((**c).clone()),
+                Listed::Damaged(_) => None,
+            })
+            .collect();
+        crate::expiry::overdue(&readable, self.executor.clock().now_unix())
+    }
+
     /// Insecure settings in effect, damaged records and a blocked recovery.
     pub(super) fn changes_summary(&self) -> pb::ChangesSummary {
-        let now = self.executor.clock().now_unix();
         let mut summary = pb::ChangesSummary::default();
         match journal::list(self.executor.state_dir()) {
             Ok(listed) => {
+                let overdue = self.overdue(&listed);
                 for l in &listed {
                     match l {
                         Listed::Damaged(d) => summary.damaged.push(d.id.to_string()),
                         Listed::Change(c) if c.state == ChangeState::Applied => {
-                            if let Some(view) = crate::api::insecure_view(c, now) {
+                            if let Some(view) =
+                                crate::api::insecure_view(c, overdue.contains(&c.id))
+                            {
                                 summary.insecure.push(view);
                             }
                         }
@@ -75,7 +89,12 @@ impl DiagnosticsService {
             resp.plan = Some((&self.executor.rollback_plan(&target)?).into());
             return Ok(resp);
         }
-        let (plan, outcome) = self.executor.rollback(&target).await?;
+        let executor = self.executor.clone();
+        let id = target.clone();
+        // Its own task: a caller that goes away must not stop a rollback half-way.
+        let (plan, outcome) = tokio::spawn(async move { executor.rollback(&id).await })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("rollback task failed: {e}")))??;
         resp.plan = Some((&plan).into());
         resp.executed = true;
         match outcome {

@@ -32,6 +32,13 @@ fn event(e: pb::fix_event::Event) -> Result<pb::FixEvent, Status> {
 
 impl DiagnosticsService {
     pub(super) async fn start_fix(&self, req: pb::FixRequest) -> Result<FixStream, ServiceError> {
+        // An interrupted change is undone before the node is read for the plan; a dry
+        // run writes nothing, so it only says that a change would be refused.
+        if req.dry_run {
+            self.executor.refuse_while_pending()?;
+        } else {
+            self.executor.resume_recovery().await?;
+        }
         let (host, image) =
             fix::split_target(&req.target).map_err(|e| invalid("target", e.to_string()))?;
         // Removing overrides may rightly make the target's pull fail; it is verified

@@ -39,6 +39,8 @@ pub struct DiagnosticsService {
     /// Woken when a change gets a time to live, so the expiry task re-plans its wait.
     expiry_changed: Arc<tokio::sync::Notify>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Test pulls and diagnoses running now, at most `max_concurrent_pulls`.
+    pull_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The parts of the node every flow shares: one containerd client (its per-image pull
@@ -86,6 +88,7 @@ impl DiagnosticsService {
             settings.containerd_unit.clone(),
         ));
         DiagnosticsService {
+            pull_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_pulls)),
             containerd: parts.containerd,
             systemd: parts.systemd,
             executor: parts.executor,
@@ -163,7 +166,9 @@ impl DiagnosticsService {
     }
 
     /// Checks the caller of `req` against the policy; refusals are logged with the uid.
-    fn authorize<T>(
+    /// The group lookup (NSS: files, LDAP, ...) runs on a blocking thread, never on
+    /// the async workers that serve everyone else.
+    async fn authorize<T>(
         &self,
         req: &Request<T>,
         rpc: &'static str,
@@ -178,18 +183,35 @@ impl DiagnosticsService {
                 gid: cred.gid(),
                 pid: cred.pid(),
             });
-        self.policy
-            .authorize(caller, rpc, access)
-            .inspect_err(|denied| {
-                tracing::warn!(
-                    rpc,
-                    uid = caller.map(|c| c.uid),
-                    pid = caller.and_then(|c| c.pid),
-                    %denied,
-                    "refused call"
-                );
-            })?;
+        let policy = self.policy.clone();
+        let decision = tokio::task::spawn_blocking(move || policy.authorize(caller, rpc, access))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("authorization task failed: {e}")))?;
+        decision.inspect_err(|denied| {
+            tracing::warn!(
+                rpc,
+                uid = caller.map(|c| c.uid),
+                pid = caller.and_then(|c| c.pid),
+                %denied,
+                "refused call"
+            );
+        })?;
         Ok(())
+    }
+
+    /// A slot for a test pull or a diagnosis, or `ResourceExhausted` when all
+    /// `max_concurrent_pulls` are taken: a burst of callers cannot pile pulls onto
+    /// containerd or the registry, and status keeps answering.
+    fn pull_slot(
+        &self,
+        rpc: &'static str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ServiceError> {
+        Arc::clone(&self.pull_slots)
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::Busy {
+                rpc,
+                limit: self.settings.max_concurrent_pulls,
+            })
     }
 
     /// The namespace a request names, or the daemon's default.
@@ -239,7 +261,7 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        self.authorize(&req, "GetStatus", Access::Read)?;
+        self.authorize(&req, "GetStatus", Access::Read).await?;
         let (version, runtime, unit) = tokio::join!(
             self.containerd.version(),
             self.containerd.runtime_status(),
@@ -277,7 +299,7 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::ListImagesRequest>,
     ) -> Result<Response<pb::ListImagesResponse>, Status> {
-        self.authorize(&req, "ListImages", Access::Read)?;
+        self.authorize(&req, "ListImages", Access::Read).await?;
         let client = self.client_for(&req.get_ref().namespace)?;
         let images = client.list_images().await.map_err(ServiceError::from)?;
         Ok(Response::new(pb::ListImagesResponse {
@@ -290,7 +312,7 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::RemoveImageRequest>,
     ) -> Result<Response<pb::RemoveImageResponse>, Status> {
-        self.authorize(&req, "RemoveImage", Access::Mutate)?;
+        self.authorize(&req, "RemoveImage", Access::Mutate).await?;
         let r = req.get_ref();
         let client = self.client_for(&r.namespace)?;
         let image = check_image_name(&r.image)?;
@@ -308,8 +330,9 @@ impl Diagnostics for DiagnosticsService {
     ) -> Result<Response<pb::TestPullResponse>, Status> {
         let keep = req.get_ref().keep;
         let access = if keep { Access::Mutate } else { Access::Read };
-        self.authorize(&req, "TestPull", access)?;
+        self.authorize(&req, "TestPull", access).await?;
         let image = parse_image(&req.get_ref().image)?;
+        let _slot = self.pull_slot("TestPull")?;
         let pull = self
             .containerd
             .pull_leaving_store_as_found(&image, keep)
@@ -338,7 +361,7 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::ListChangesRequest>,
     ) -> Result<Response<pb::ListChangesResponse>, Status> {
-        self.authorize(&req, "ListChanges", Access::Read)?;
+        self.authorize(&req, "ListChanges", Access::Read).await?;
         Ok(Response::new(self.changes()?))
     }
 
@@ -346,7 +369,7 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::RollbackRequest>,
     ) -> Result<Response<pb::RollbackResponse>, Status> {
-        self.authorize(&req, "Rollback", Access::Mutate)?;
+        self.authorize(&req, "Rollback", Access::Mutate).await?;
         let r = req.into_inner();
         Ok(Response::new(self.roll_back(&r.id, r.dry_run).await?))
     }
@@ -355,7 +378,8 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::DiagnoseRequest>,
     ) -> Result<Response<pb::DiagnoseResponse>, Status> {
-        self.authorize(&req, "Diagnose", Access::Read)?;
+        self.authorize(&req, "Diagnose", Access::Read).await?;
+        let _slot = self.pull_slot("Diagnose")?;
         let resp = self.run_diagnosis(req.into_inner()).await?;
         self.metrics.inc(
             "ctrdiag_diagnoses_total",
@@ -367,7 +391,7 @@ impl Diagnostics for DiagnosticsService {
     type FixStream = fix::FixStream;
 
     async fn fix(&self, req: Request<pb::FixRequest>) -> Result<Response<Self::FixStream>, Status> {
-        self.authorize(&req, "Fix", Access::Mutate)?;
+        self.authorize(&req, "Fix", Access::Mutate).await?;
         Ok(Response::new(self.start_fix(req.into_inner()).await?))
     }
 
@@ -375,11 +399,15 @@ impl Diagnostics for DiagnosticsService {
         &self,
         req: Request<pb::RestartContainerdRequest>,
     ) -> Result<Response<pb::RestartContainerdResponse>, Status> {
-        self.authorize(&req, "RestartContainerd", Access::Mutate)?;
+        self.authorize(&req, "RestartContainerd", Access::Mutate)
+            .await?;
         let started = std::time::Instant::now();
-        self.executor
-            .restart(&self.settings.containerd_unit)
+        let executor = self.executor.clone();
+        let unit = self.settings.containerd_unit.clone();
+        // Its own task: a caller that goes away must not stop a restart half-way.
+        tokio::spawn(async move { executor.restart(&unit).await })
             .await
+            .map_err(|e| ServiceError::Internal(format!("restart task failed: {e}")))?
             .map_err(ServiceError::from)?;
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
