@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo fmt --check
-cargo clippy --all-targets --locked --features failpoints -- -D warnings
-cargo test --locked --features failpoints
+cargo clippy --workspace --all-targets --locked --features failpoints -- -D warnings
+cargo test --locked --workspace --features failpoints
 # The benchmarks in smoke mode: small inputs, correctness checks, no timing claims.
 cargo test --locked --benches
 bash scripts/fuzz.sh

@@ -2,7 +2,7 @@
 //! without panicking, and the raw text must always be kept whole.
 #![no_main]
 
-use ctrdiag::diagnose::{classify, logscan};
+use ctrdiag_core::diagnose::{classify, logscan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

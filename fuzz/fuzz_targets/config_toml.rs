@@ -3,7 +3,7 @@
 //! an edit must leave a document that parses again.
 #![no_main]
 
-use ctrdiag::ctrconfig::{ConfigToml, HostsToml};
+use ctrdiag_core::ctrconfig::{ConfigToml, HostsToml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! accepted reference prints to one that parses back to the same value.
 #![no_main]
 
-use ctrdiag::registry::reference::ImageRef;
+use ctrdiag_core::registry::reference::ImageRef;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

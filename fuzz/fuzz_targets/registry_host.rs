@@ -2,7 +2,7 @@
 //! and whatever is accepted must print back to a value that parses to itself.
 #![no_main]
 
-use ctrdiag::registry::host::RegistryHost;
+use ctrdiag_core::registry::host::RegistryHost;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

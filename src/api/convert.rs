@@ -91,7 +91,7 @@ pub fn config_status(
             out.findings = findings
                 .iter()
                 .map(|x| pb::ConfigFinding {
-                    cause: x.cause_code().unwrap_or("").to_string(),
+                    cause: x.cause().to_string(),
                     message: x.to_string(),
                 })
                 .collect();

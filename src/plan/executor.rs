@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fsops::{self, FileMeta, FsError};
+use super::fsops::{self, FsError};
 use super::journal::{
     self, ChangeId, ChangeMeta, ChangeRecord, ChangeState, Event, Journal, JournalError, Listed,
 };
@@ -335,10 +335,10 @@ impl Executor {
                 let current = fsops::read_regular(path)?;
                 let meta = match &current {
                     Some((bytes, meta)) => {
-                        fsops::atomic_write(&journal.backup_path(n), bytes, FileMeta::private())?;
+                        fsops::atomic_write(&journal.backup_path(n), bytes, fsops::private_meta())?;
                         *meta
                     }
-                    None => FileMeta::new_file(*mode),
+                    None => fsops::new_file_meta(*mode),
                 };
                 journal.append(&Event::Backup {
                     step: n,

@@ -32,28 +32,20 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsErr
     }
 }
 
-/// Owner and mode of an existing file, kept when it is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileMeta {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
+pub use ctrdiag_core::plan::FileMeta;
+
+/// `mode`, owned by the running process (root in production).
+pub fn new_file_meta(mode: u32) -> FileMeta {
+    FileMeta {
+        mode,
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+    }
 }
 
-impl FileMeta {
-    /// `mode`, owned by the running process (root in production).
-    pub fn new_file(mode: u32) -> FileMeta {
-        FileMeta {
-            mode,
-            uid: nix::unistd::geteuid().as_raw(),
-            gid: nix::unistd::getegid().as_raw(),
-        }
-    }
-
-    /// For the daemon's own records and backups: readable by root only.
-    pub fn private() -> FileMeta {
-        FileMeta::new_file(0o600)
-    }
+/// For the daemon's own records and backups: readable by root only.
+pub fn private_meta() -> FileMeta {
+    new_file_meta(0o600)
 }
 
 /// Reads a file that must be regular (never through a symlink); `None` if absent.
@@ -226,7 +218,7 @@ mod tests {
     use super::*;
 
     fn meta(mode: u32) -> FileMeta {
-        FileMeta::new_file(mode)
+        new_file_meta(mode)
     }
 
     #[test]

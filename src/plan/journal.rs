@@ -13,23 +13,26 @@
 //! glue onto it. A change whose files cannot be read is listed as damaged and never
 //! stops the reading of the others.
 
-use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::fsops::{self, FileMeta, FsError};
-use super::{InsecureSetting, Plan};
+pub use ctrdiag_core::change::{
+    BadChangeId, ChangeId, ChangeMeta, ChangeRecord, ChangeState, DamagedChange, Event, Listed,
+    derive_reverted,
+};
+
+use super::Plan;
+use super::fsops::{self, FsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("no change {id} in {}: list changes with `ctrdiag changes`", .dir.display())]
     NotFound { id: String, dir: PathBuf },
-    #[error("change id {0:?} is not valid: ids look like 20261129T001500-123456789")]
-    BadId(String),
+    #[error(transparent)]
+    BadId(#[from] BadChangeId),
     #[error("journal {} is damaged at line {line}: {message}; move the change directory away to continue", .path.display())]
     Damaged {
         path: PathBuf,
@@ -55,139 +58,6 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Journ
     }
 }
 
-/// A change's id: UTC time of creation plus a few hex digits, so ids sort by age and
-/// are safe as directory names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ChangeId(String);
-
-impl ChangeId {
-    fn generate() -> ChangeId {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let stamp = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + now)
-            .to_string()
-            .replace(['-', ':'], "")
-            .trim_end_matches('Z')
-            .to_string();
-        // Nanoseconds keep ids of the same second apart and in order.
-        ChangeId(format!("{stamp}-{:09}", now.subsec_nanos()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ChangeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for ChangeId {
-    type Err = JournalError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !s.starts_with('-');
-        if ok {
-            Ok(ChangeId(s.to_string()))
-        } else {
-            Err(JournalError::BadId(s.chars().take(80).collect()))
-        }
-    }
-}
-
-impl TryFrom<String> for ChangeId {
-    type Error = JournalError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<ChangeId> for String {
-    fn from(id: ChangeId) -> String {
-        id.0
-    }
-}
-
-/// One journal line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// The original of step `step`'s file is saved (or it did not exist).
-    Backup {
-        step: usize,
-        existed: bool,
-        meta: Option<FileMeta>,
-    },
-    /// Step `step` is about to change the node.
-    Started {
-        step: usize,
-    },
-    Done {
-        step: usize,
-    },
-    /// Every step ran and the verification held.
-    Applied,
-    /// Everything was undone; why.
-    RolledBack {
-        reason: String,
-    },
-    /// A later change (`by`) undid this one.
-    Reverted {
-        by: ChangeId,
-    },
-    /// Read from journals of earlier versions only: the expiry now lives in
-    /// plan.json from the first write ([`ChangeMeta::expires_unix`]).
-    Expires {
-        unix: u64,
-    },
-    /// The time to live ended and the insecure setting was already gone (a CA fix or
-    /// an edit had removed it): nothing was left to revert.
-    Expired,
-    /// Reverting the expired setting failed this time; it is retried with backoff.
-    ExpiryFailed {
-        reason: String,
-        unix: u64,
-    },
-}
-
-/// What a change is besides its plan: how it relates to other changes, and whether
-/// it turns an insecure setting on (or back on) and for how long.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeMeta {
-    /// Set when this change is the rollback of another.
-    #[serde(default)]
-    pub rollback_of: Option<ChangeId>,
-    /// Changes whose expired insecure setting this change turned off.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reverts: Vec<ChangeId>,
-    /// The insecure setting this change turns on, if it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insecure: Option<InsecureSetting>,
-    /// When the insecure setting must end (Unix seconds), counted from the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_unix: Option<u64>,
-    /// The time to live it was given, so undoing its removal can give it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_secs: Option<u64>,
-    /// Undoing this change would turn this insecure setting back on (it is the
-    /// rollback or the expiry of one); the undo then gets `ttl_secs` again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restores_insecure: Option<(InsecureSetting, Option<u64>)>,
-}
-
-impl ChangeMeta {
-    /// A change with no relation to others and no insecure setting.
-    pub fn plain() -> ChangeMeta {
-        ChangeMeta::default()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct PlanFile {
     id: ChangeId,
@@ -197,98 +67,12 @@ struct PlanFile {
     meta: ChangeMeta,
 }
 
-/// Where a change stands, from its journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ChangeState {
-    /// Started and never finished: the daemon stopped in the middle.
-    Interrupted,
-    Applied,
-    RolledBack {
-        reason: String,
-    },
-    Reverted {
-        by: ChangeId,
-    },
-    /// Its time to live ended with nothing left to revert.
-    Expired,
-}
-
-/// A change as `ctrdiag changes` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangeRecord {
-    pub id: ChangeId,
-    pub created_unix: u64,
-    pub plan: Plan,
-    pub meta: ChangeMeta,
-    pub state: ChangeState,
-    pub events: Vec<Event>,
-}
-
-/// A change directory whose records cannot be read (a disk error, a hand edit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DamagedChange {
-    pub id: ChangeId,
-    pub problem: String,
-}
-
-/// One entry of the change directory: a readable change or a damaged one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listed {
-    Change(Box<ChangeRecord>),
-    Damaged(DamagedChange),
-}
-
-impl Listed {
-    pub fn id(&self) -> &ChangeId {
-        match self {
-            Listed::Change(c) => &c.id,
-            Listed::Damaged(d) => &d.id,
-        }
-    }
-}
-
-impl ChangeRecord {
-    /// Steps that were started (and so may have changed the node), in order.
-    pub fn started_steps(&self) -> Vec<usize> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Started { step } => Some(*step),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// When the change's insecure setting must end, if it has a time to live.
-    pub fn expires_unix(&self) -> Option<u64> {
-        self.meta.expires_unix.or_else(|| {
-            self.events.iter().rev().find_map(|e| match e {
-                Event::Expires { unix } => Some(*unix),
-                _ => None,
-            })
-        })
-    }
-
-    /// The last failed attempt to end the time to live, if any since it was applied.
-    pub fn last_expiry_failure(&self) -> Option<&str> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::ExpiryFailed { reason, .. } => Some(reason.as_str()),
-            _ => None,
-        })
-    }
-
-    /// The backup record of `step`, if one was taken.
-    pub fn backup_of(&self, step: usize) -> Option<(bool, Option<FileMeta>)> {
-        self.events.iter().find_map(|e| match e {
-            Event::Backup {
-                step: s,
-                existed,
-                meta,
-            } if *s == step => Some((*existed, *meta)),
-            _ => None,
-        })
-    }
+/// A new change's id from the wall clock now.
+fn new_change_id() -> ChangeId {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ChangeId::at(now.as_secs(), now.subsec_nanos())
 }
 
 fn changes_dir(state_dir: &Path) -> PathBuf {
@@ -312,7 +96,7 @@ impl Journal {
     ) -> Result<Journal, JournalError> {
         let base = changes_dir(state_dir);
         fsops::create_dirs(&base, 0o700)?;
-        let id = ChangeId::generate();
+        let id = new_change_id();
         let dir = base.join(id.as_str());
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -329,7 +113,7 @@ impl Journal {
             meta,
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| io("encode", &dir)(e.into()))?;
-        fsops::atomic_write(&dir.join("plan.json"), &json, FileMeta::private())?;
+        fsops::atomic_write(&dir.join("plan.json"), &json, fsops::private_meta())?;
         Self::open_dir(id, dir)
     }
 
@@ -424,8 +208,6 @@ pub fn find(state_dir: &Path, id: &ChangeId) -> Result<Listed, JournalError> {
         })
 }
 
-impl Journal {}
-
 /// Reads one change.
 pub fn load(state_dir: &Path, id: &ChangeId) -> Result<ChangeRecord, JournalError> {
     let dir = changes_dir(state_dir).join(id.as_str());
@@ -467,27 +249,13 @@ pub fn load(state_dir: &Path, id: &ChangeId) -> Result<ChangeRecord, JournalErro
             }
         }
     }
-    let state = events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::Applied => Some(ChangeState::Applied),
-            Event::RolledBack { reason } => Some(ChangeState::RolledBack {
-                reason: reason.clone(),
-            }),
-            Event::Reverted { by } => Some(ChangeState::Reverted { by: by.clone() }),
-            Event::Expired => Some(ChangeState::Expired),
-            _ => None,
-        })
-        .unwrap_or(ChangeState::Interrupted);
-    Ok(ChangeRecord {
-        id: file.id,
-        created_unix: file.created_unix,
-        plan: file.plan,
-        state,
-        meta: file.meta,
+    Ok(ChangeRecord::from_journal(
+        file.id,
+        file.created_unix,
+        file.plan,
+        file.meta,
         events,
-    })
+    ))
 }
 
 /// Every change, oldest first; a change that cannot be read is listed as damaged
@@ -518,30 +286,7 @@ pub fn list(state_dir: &Path) -> Result<Vec<Listed>, JournalError> {
             }),
         })
         .collect();
-    let undone: Vec<(ChangeId, ChangeId)> = listed
-        .iter()
-        .filter_map(|l| match l {
-            Listed::Change(c) if c.state == ChangeState::Applied => Some(c),
-            _ => None,
-        })
-        .flat_map(|c| {
-            c.meta
-                .rollback_of
-                .iter()
-                .chain(&c.meta.reverts)
-                .map(|target| (target.clone(), c.id.clone()))
-        })
-        .collect();
-    for (target, by) in undone {
-        for l in &mut listed {
-            if let Listed::Change(c) = l
-                && c.id == target
-                && c.state == ChangeState::Applied
-            {
-                c.state = ChangeState::Reverted { by: by.clone() };
-            }
-        }
-    }
+    derive_reverted(&mut listed);
     Ok(listed)
 }
 

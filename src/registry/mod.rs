@@ -1,5 +1,6 @@
-//! Registries as containerd addresses them.
+//! Registries as containerd addresses them: host names and references are the core's;
+//! the probe (DNS, TCP, TLS, HTTP) is this crate's adapter.
 
-pub mod host;
+pub use ctrdiag_core::registry::{host, reference};
+
 pub mod probe;
-pub mod reference;

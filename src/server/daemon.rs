@@ -106,7 +106,7 @@ pub async fn run(
                     });
                     g.insecure_settings = applied.len() as u64;
                     g.insecure_overdue =
-                        crate::expiry::overdue(&applied, executor.clock().now_unix()).len() as u64;
+                        crate::ttl::overdue(&applied, executor.clock().now_unix()).len() as u64;
                     g
                 }
             };

@@ -4,7 +4,6 @@
 //! chain fails, so these are computed from the DER itself, independently of the verifier.
 
 use rustls_pki_types::CertificateDer;
-use serde::Serialize;
 use x509_parser::asn1_rs::Oid;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -13,59 +12,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use super::report::Timestamp;
-
-/// One certificate as the server presented it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PresentedCert {
-    /// SHA-256 of the DER, colon-separated upper-case hex (as `openssl x509 -fingerprint`).
-    pub sha256_fingerprint: String,
-    /// Parsed details; `None` when the DER could not be parsed (see `parse_error`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub info: Option<CertInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parse_error: Option<String>,
-    /// The certificate itself (public), so a confirmed CA can be installed from it.
-    #[serde(skip)]
-    pub der: Vec<u8>,
-}
-
-impl PresentedCert {
-    /// The certificate in PEM, as containerd's `ca` files hold it.
-    pub fn pem(&self) -> String {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
-        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
-    }
-}
-
-/// The fields of a certificate that explain TLS failures.
-#[derive(Debug, Clone, Serialize)]
-pub struct CertInfo {
-    pub subject: String,
-    pub issuer: String,
-    /// The subject's Common Name, which Go ignores for host names since 1.15.
-    pub common_name: Option<String>,
-    pub dns_names: Vec<String>,
-    pub ip_addresses: Vec<String>,
-    pub not_before: Timestamp,
-    pub not_after: Timestamp,
-    /// Issuer equals subject and the certificate's own key verifies its signature.
-    pub self_signed: bool,
-    pub is_ca: bool,
-    /// e.g. `ECDSA P-256`, `RSA 2048`, `Ed25519`.
-    pub key: String,
-    /// Serial number, colon-separated upper-case hex.
-    pub serial: String,
-    /// Authority Information Access `caIssuers` URLs: where the issuer's certificate lives.
-    pub ca_issuers: Vec<String>,
-}
+use super::report::{CertInfo, PresentedCert, Timestamp, fingerprint};
 
 /// Describes one certificate; parse failures become a field, never a panic.
 pub(super) fn describe(der: &CertificateDer<'_>) -> PresentedCert {
@@ -84,16 +31,6 @@ pub(super) fn describe(der: &CertificateDer<'_>) -> PresentedCert {
             der: der.to_vec(),
         },
     }
-}
-
-/// SHA-256 over the DER, formatted like openssl (`AB:CD:...`).
-pub fn fingerprint(der: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, der)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn info(cert: &X509Certificate<'_>) -> CertInfo {

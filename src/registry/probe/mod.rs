@@ -25,15 +25,13 @@ use tokio::time::timeout;
 
 use crate::registry::host::RegistryHost;
 
-pub use cert::{CertInfo, PresentedCert, fingerprint};
-pub use options::{CaFile, ClientIdentity, DEFAULT_STEP_TIMEOUT, ProbeError, ProbeOptions};
-pub use report::{
-    AuthChallenge, Fact, HttpFacts, Outcome, ProbeReport, Step, StepKind, Timestamp, TlsSession,
-    TrustReport,
+pub use ctrdiag_core::probe::{
+    AuthChallenge, CertInfo, Fact, HttpFacts, Outcome, PresentedCert, ProbeReport, Step, StepKind,
+    Timestamp, TlsSession, TrustReport, Verdict, fingerprint,
 };
-pub use verify::Verdict;
+pub use options::{CaFile, ClientIdentity, DEFAULT_STEP_TIMEOUT, ProbeError, ProbeOptions};
 
-use report::millis_since;
+use report::{RecordSince, millis_since};
 use tls::{HandshakeEnd, TlsProbe};
 
 /// containerd's port for a registry host written without one.
@@ -62,7 +60,7 @@ async fn run(
     let addrs = match opts.connect_to {
         Some(addr) => {
             let detail = format!("address override {addr}");
-            report.record(StepKind::Dns, Outcome::Skipped, Instant::now(), detail);
+            report.record_since(StepKind::Dns, Outcome::Skipped, Instant::now(), detail);
             vec![addr]
         }
         None => net::resolve(name, port, limit, report).await,
@@ -88,7 +86,7 @@ async fn run(
     let (server_name, tls) = match prepared {
         Ok(ready) => ready,
         Err(error) => {
-            report.record(
+            report.record_since(
                 StepKind::TlsHandshake,
                 Outcome::Failed,
                 started,
@@ -110,7 +108,7 @@ async fn run(
             Verdict::Trusted => Outcome::Ok,
             _ => Outcome::Failed,
         };
-        report.record(
+        report.record_since(
             StepKind::VerifyChain,
             outcome,
             started,
@@ -154,7 +152,7 @@ async fn plain_http(
         Ok(Ok(mut tcp)) => exchange.run(&mut tcp, report, |_| None).await,
         Ok(Err(e)) => {
             let error = format!("reconnecting to {addr} for plain HTTP: {e}");
-            report.record(StepKind::HttpGet, Outcome::Failed, started, error.clone());
+            report.record_since(StepKind::HttpGet, Outcome::Failed, started, error.clone());
             report.fact(Fact::HttpExchangeFailed { error });
         }
         Err(_) => net::timed_out(StepKind::HttpGet, limit, started, report),
@@ -189,7 +187,7 @@ impl Exchange<'_> {
             Err(_) => net::timed_out(self.step, self.limit, started, report),
             Ok(Ok(facts)) => {
                 let detail = format!("{} {}", facts.status, facts.reason);
-                report.record(self.step, Outcome::Ok, started, detail);
+                report.record_since(self.step, Outcome::Ok, started, detail);
                 if facts.status == 401 {
                     let challenge = facts.auth.clone();
                     report.fact(Fact::AuthRequired {
@@ -204,7 +202,7 @@ impl Exchange<'_> {
             }
             Ok(Err(e)) => {
                 let error = e.to_string();
-                report.record(self.step, Outcome::Failed, started, error.clone());
+                report.record_since(self.step, Outcome::Failed, started, error.clone());
                 let fact = match &e {
                     http::ExchangeError::Io(io) => classify(io),
                     http::ExchangeError::Malformed(_) => None,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::report::{Fact, Outcome, ProbeReport, StepKind};
+use super::report::{Fact, Outcome, ProbeReport, RecordSince, StepKind};
 
 /// Addresses tried before giving up: bounds the connect step to a few timeouts.
 const MAX_ADDRESSES: usize = 3;
@@ -26,16 +26,16 @@ pub(super) async fn resolve(
             let addrs: Vec<SocketAddr> = addrs.collect();
             if addrs.is_empty() {
                 let error = format!("{name} resolved to no address");
-                report.record(StepKind::Dns, Outcome::Failed, started, error.clone());
+                report.record_since(StepKind::Dns, Outcome::Failed, started, error.clone());
                 report.fact(Fact::DnsFailure { error });
             } else {
-                report.record(StepKind::Dns, Outcome::Ok, started, join(&addrs));
+                report.record_since(StepKind::Dns, Outcome::Ok, started, join(&addrs));
             }
             addrs
         }
         Ok(Err(e)) => {
             let error = e.to_string();
-            report.record(StepKind::Dns, Outcome::Failed, started, error.clone());
+            report.record_since(StepKind::Dns, Outcome::Failed, started, error.clone());
             report.fact(Fact::DnsFailure { error });
             Vec::new()
         }
@@ -60,7 +60,7 @@ pub(super) async fn connect(
         match timeout(limit, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 notes.push(format!("connected to {addr}"));
-                report.record(StepKind::Connect, Outcome::Ok, started, notes.join("; "));
+                report.record_since(StepKind::Connect, Outcome::Ok, started, notes.join("; "));
                 return Some((stream, addr));
             }
             Ok(Err(e)) => {
@@ -86,7 +86,7 @@ pub(super) async fn connect(
     } else {
         Outcome::Failed
     };
-    report.record(StepKind::Connect, outcome, started, notes.join("; "));
+    report.record_since(StepKind::Connect, outcome, started, notes.join("; "));
     for fact in facts {
         report.fact(fact);
     }
@@ -100,7 +100,7 @@ pub(super) fn timed_out(
     started: Instant,
     report: &mut ProbeReport,
 ) {
-    report.record(
+    report.record_since(
         step,
         Outcome::TimedOut,
         started,

@@ -15,7 +15,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::cert::fingerprint;
+use super::report::fingerprint;
 
 /// Per-step timeout when the caller does not choose one.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(5);

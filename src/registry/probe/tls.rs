@@ -26,7 +26,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::net::timed_out;
 use super::options::ClientIdentity;
-use super::report::{Fact, Outcome, ProbeReport, StepKind, TlsSession};
+use super::report::{Fact, Outcome, ProbeReport, RecordSince, StepKind, TlsSession};
 
 /// Enough of the peer's first answer to recognise `HTTP/1.x`.
 const FIRST_BYTES: usize = 16;
@@ -93,12 +93,12 @@ impl TlsProbe {
             Ok(Ok(stream)) => {
                 let session = self.session(stream.get_ref().1);
                 let detail = format!("{} {}", session.protocol_version, session.cipher_suite);
-                report.record(StepKind::TlsHandshake, Outcome::Ok, started, detail);
+                report.record_since(StepKind::TlsHandshake, Outcome::Ok, started, detail);
                 report.tls = Some(session);
                 HandshakeEnd::Done(Box::new(stream))
             }
             Ok(Err((err, io))) => {
-                report.record(
+                report.record_since(
                     StepKind::TlsHandshake,
                     Outcome::Failed,
                     started,

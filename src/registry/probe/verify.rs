@@ -12,47 +12,12 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use serde::Serialize;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 use super::cert::{ca_issuer_urls, common_name, subject_alt_names};
 use super::options::CaFile;
-use super::report::{Timestamp, TrustReport};
-
-/// Whether a chain would be trusted for the host, and if not, the most useful reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "verdict", content = "detail", rename_all = "snake_case")]
-pub enum Verdict {
-    Trusted,
-    /// No path to a trusted root (Go: `certificate signed by unknown authority`).
-    UnknownIssuer,
-    /// A certificate in the chain expired at `not_after`.
-    Expired {
-        not_after: Timestamp,
-    },
-    /// A certificate in the chain is valid only from `not_before`.
-    NotYetValid {
-        not_before: Timestamp,
-    },
-    /// The leaf does not name the host; `presented` are the names it does carry.
-    NotValidForName {
-        presented: Vec<String>,
-    },
-    /// The leaf names the host only in its Common Name, without SANs (Go rejects it since 1.15).
-    CnOnly {
-        common_name: String,
-    },
-    /// Best effort: the chain stops at `issuer`, which is neither sent nor trusted, while
-    /// something says an intermediate is expected (an AIA `caIssuers` URL, or a CA file
-    /// configured for the host). It can also mean the CA file belongs to another chain:
-    /// compare fingerprints.
-    MissingIntermediate {
-        issuer: String,
-    },
-    /// Any other rejection, with rustls's words.
-    Other(String),
-}
+use super::report::{Timestamp, TrustReport, Verdict};
 
 /// Verifies `chain` against the system roots and, when CA files are configured, against
 /// system roots plus those files.
@@ -235,39 +200,5 @@ fn unknown_issuer(
         }
     } else {
         Verdict::UnknownIssuer
-    }
-}
-
-/// One line for humans (step details, CLI tables); JSON uses the structured form.
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Verdict::Trusted => f.write_str("trusted"),
-            Verdict::UnknownIssuer => f.write_str("signed by an unknown authority"),
-            Verdict::Expired { not_after } => write!(f, "expired at {}", not_after.rfc3339),
-            Verdict::NotYetValid { not_before } => {
-                write!(f, "not valid before {}", not_before.rfc3339)
-            }
-            Verdict::NotValidForName { presented } => {
-                write!(
-                    f,
-                    "not valid for this name (valid for: {})",
-                    presented.join(", ")
-                )
-            }
-            Verdict::CnOnly { common_name } => {
-                write!(
-                    f,
-                    "names {common_name} only in the legacy Common Name, no SANs"
-                )
-            }
-            Verdict::MissingIntermediate { issuer } => {
-                write!(
-                    f,
-                    "chain incomplete: issuer {issuer} not sent by the server"
-                )
-            }
-            Verdict::Other(reason) => write!(f, "rejected: {reason}"),
-        }
     }
 }

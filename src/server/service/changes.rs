@@ -27,7 +27,7 @@ impl DiagnosticsService {
                 Listed::Damaged(_) => None,
             })
             .collect();
-        crate::expiry::overdue(&readable, self.executor.clock().now_unix())
+        crate::ttl::overdue(&readable, self.executor.clock().now_unix())
     }
 
     /// Insecure settings in effect, damaged records and a blocked recovery.
@@ -79,7 +79,8 @@ impl DiagnosticsService {
                 .map(|c| c.id)
                 .ok_or(ServiceError::NothingToRollBack)?
         } else {
-            id.parse()?
+            id.parse()
+                .map_err(crate::plan::journal::JournalError::from)?
         };
         let mut resp = pb::RollbackResponse {
             target_id: target.to_string(),

@@ -3,8 +3,8 @@
 //! formats of containerd (logfmt, JSON, journald) and the kubelet: each must classify
 //! to its cause. A wording that stops matching is a regression.
 
-use super::cause::CauseCode;
 use super::classify::classify;
+use crate::cause::CauseCode;
 
 const WORDINGS: &[(&str, CauseCode)] = &[
     ("", CauseCode::Unknown),

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::cause::CauseCode;
+use crate::cause::CauseCode;
 
 /// Facts found in an error text; every field is optional because wordings differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::cause::CauseCode;
+
 use super::config_toml::ConfigVersion;
 use super::facts::NodeFacts;
 use super::hosts_dir::join;
@@ -83,17 +85,18 @@ impl fmt::Display for Finding {
 }
 
 impl Finding {
-    /// The stable cause code (DESIGN.md) this finding is reported under, if any.
-    pub fn cause_code(&self) -> Option<&'static str> {
+    /// The stable cause code (DESIGN.md) this finding is reported under.
+    pub fn cause(&self) -> CauseCode {
         match self {
             Finding::ConfigIgnored { .. } | Finding::MultiRootIgnored { .. } => {
-                Some("config_ignored")
+                CauseCode::ConfigIgnored
             }
-            Finding::ConfigConflict { .. } => Some("config_conflict"),
-            Finding::HostsTomlInvalid { .. } => Some("hosts_toml_invalid"),
-            // containerd cannot read the file it was given: a cause of failed pulls in its own right.
-            Finding::ConfigVersionUnreadable { .. } => Some("config_unreadable"),
-            Finding::DeprecatedLegacyRegistry { .. } | Finding::ConfigVersion1 => None,
+            Finding::ConfigConflict { .. } => CauseCode::ConfigConflict,
+            Finding::HostsTomlInvalid { .. } => CauseCode::HostsTomlInvalid,
+            Finding::ConfigVersionUnreadable { .. } => CauseCode::ConfigUnreadable,
+            Finding::DeprecatedLegacyRegistry { .. } | Finding::ConfigVersion1 => {
+                CauseCode::ConfigDeprecated
+            }
         }
     }
 }

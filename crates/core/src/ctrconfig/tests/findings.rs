@@ -1,4 +1,5 @@
 use super::*;
+use crate::cause::CauseCode;
 use crate::ctrconfig::{Finding, findings};
 
 const TLS_V2: &str = r#"version = 2
@@ -15,7 +16,7 @@ fn legacy_tls_is_ignored_on_2x_whatever_the_file_version() {
         }),
         "{f:?}"
     );
-    assert_eq!(f[0].cause_code(), Some("config_ignored"));
+    assert_eq!(f[0].cause(), CauseCode::ConfigIgnored);
     let f = findings(&node(TLS_V2, vec![]), &ver("1.7.24"));
     assert!(!f.iter().any(|x| matches!(x, Finding::ConfigIgnored { .. })));
     assert!(f.contains(&Finding::DeprecatedLegacyRegistry {
@@ -33,7 +34,7 @@ fn legacy_tls_or_mirrors_next_to_config_path_conflict() {
         matches!(&f[..], [Finding::ConfigConflict { entries, .. }, ..] if entries.len() == 1),
         "{f:?}"
     );
-    assert_eq!(f[0].cause_code(), Some("config_conflict"));
+    assert_eq!(f[0].cause(), CauseCode::ConfigConflict);
     // 2.x: tls is merely ignored, no conflict.
     let f = findings(&node(&text, vec![]), &ver("2.1.9"));
     assert!(
@@ -112,7 +113,7 @@ fn invalid_hosts_toml_files_are_named() {
     // On 2.x only the syntax error remains.
     let f = findings(&node(text, dirs), &ver("2.1.9"));
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].cause_code(), Some("hosts_toml_invalid"));
+    assert_eq!(f[0].cause(), CauseCode::HostsTomlInvalid);
 }
 
 fn ok_hosts_toml() -> String {
@@ -136,8 +137,8 @@ fn version_1_files_and_unreadable_versions_are_reported() {
     );
     let f = findings(&node(DEFAULT_21, vec![]), &ver("1.7.24"));
     assert_eq!(f, [Finding::ConfigVersionUnreadable { file: 3 }]);
-    assert_eq!(f[0].cause_code(), Some("config_unreadable"));
-    assert_eq!(Finding::ConfigVersion1.cause_code(), None);
+    assert_eq!(f[0].cause(), CauseCode::ConfigUnreadable);
+    assert_eq!(Finding::ConfigVersion1.cause(), CauseCode::ConfigDeprecated);
     assert!(findings(&node(DEFAULT_16, vec![]), &ver("1.6.20")).is_empty());
     assert!(findings(&node(DEFAULT_16, vec![]), &ver("2.1.9")).is_empty());
 }

@@ -20,7 +20,7 @@ mod tests;
 
 pub use config_toml::{ConfigError, ConfigFacts, ConfigPath, ConfigToml, ConfigVersion};
 pub use error::{Position, SyntaxError};
-pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts};
+pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts, NodeFiles};
 pub use findings::{Finding, findings};
 pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
 pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, InsecureRemoval};

@@ -1,12 +1,11 @@
 //! Pure diagnosis: error texts and probe facts in, causes, evidence and remedies out.
 //! No I/O here; the daemon gathers the facts.
 
-pub mod cause;
 pub mod classify;
 pub mod engine;
 pub mod logscan;
 
-pub use cause::{CauseCode, Severity};
+pub use crate::cause::{self, CauseCode, Severity};
 pub use classify::{Classification, ErrorFacts, classify};
 pub use engine::{Evidence, Facts, Finding, PullResult, Remedy, diagnose, healthy};
 #[cfg(test)]

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::cause::{CauseCode, Severity};
 use super::classify::{Classification, classify};
+use crate::cause::{CauseCode, Severity};
 use crate::ctrconfig::Finding as ConfigFinding;
-use crate::registry::probe::{Fact, ProbeReport, Verdict};
+use crate::probe::{Fact, ProbeReport, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
@@ -146,11 +146,7 @@ fn containerd_finding(cause: CauseCode, message: &str) -> Finding {
 }
 
 fn config_finding(f: &ConfigFinding) -> Finding {
-    // Config findings without a code of their own are deprecations that still work.
-    let cause = f
-        .cause_code()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(CauseCode::ConfigDeprecated);
+    let cause = f.cause();
     let severity = match f {
         ConfigFinding::DeprecatedLegacyRegistry { .. } | ConfigFinding::ConfigVersion1 => {
             Severity::Warning
@@ -158,10 +154,16 @@ fn config_finding(f: &ConfigFinding) -> Finding {
         _ => Severity::Error,
     };
     let remedies = match f {
-        ConfigFinding::ConfigConflict { .. } | ConfigFinding::ConfigIgnored { .. } => vec![remedy(
-            "remove the legacy registry tables (they are moved to hosts.toml by a fix)",
-            Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
-        )],
+        ConfigFinding::ConfigConflict { .. } | ConfigFinding::ConfigIgnored { .. } => vec![
+            remedy(
+                "a CA fix moves the legacy registry tables into hosts.toml in the same change",
+                Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt".into()),
+            ),
+            remedy(
+                "or drop the legacy registry tables",
+                Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
+            ),
+        ],
         _ => Vec::new(),
     };
     Finding {

@@ -50,3 +50,20 @@ impl NodeFacts {
             .find(|d| d.root.trim_end_matches('/') == root && d.name == name)
     }
 }
+
+/// What the node-files adapter read, and whether config.toml exists at all (containerd
+/// then runs on its defaults, and a plan creates the file).
+#[derive(Debug, Clone)]
+pub struct NodeFiles {
+    pub facts: NodeFacts,
+    pub config_exists: bool,
+    /// Files pulled in by `imports` (globs expanded), in order.
+    pub imported: Vec<String>,
+    /// Those of them that set CRI registry settings (`config_path`, `configs`,
+    /// `mirrors`, `auths`): containerd merges them with config.toml, so an edit of
+    /// config.toml alone could contradict them.
+    pub imported_registry: Vec<String>,
+    /// SHA-256 of every other file in the hosts directories (certificates, keys), by
+    /// path: a plan that moves one away refuses if it changed since it was read.
+    pub other_files_sha256: std::collections::BTreeMap<String, String>,
+}

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use crate::ctrconfig::hosts_dir::own_dir_names;
 use crate::ctrconfig::{
-    ContainerdVersion, Edit, HostsToml, InsecureRemoval, NodeFacts, PlanError, PlanOptions,
-    TrustMode, plan_remove_overrides, plan_trust,
+    ContainerdVersion, Edit, HostsToml, InsecureRemoval, NodeFacts, NodeFiles, PlanError,
+    PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
 };
-use crate::nodefiles::NodeFiles;
 use crate::plan::{InsecureMode, InsecureSetting, Plan, Step, sha256_hex};
 use crate::registry::host::{HostError, RegistryHost};
 use crate::registry::reference::{ImageRef, ReferenceError};

@@ -7,8 +7,8 @@
 
 use memchr::memmem;
 
-use super::cause::CauseCode;
 use super::classify::{Classification, classify};
+use crate::cause::CauseCode;
 
 /// What a scan found: classified lines, with their 1-based line numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]

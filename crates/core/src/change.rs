@@ -1,0 +1,303 @@
+//! What a change to the node is, as recorded: its id, the events of its journal, how
+//! it relates to other changes, and the state all that adds up to. Pure: the daemon's
+//! journal reads and writes the records; the rules for reading them are here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{FileMeta, InsecureSetting, Plan};
+
+/// Why a string is not a change id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("change id {0:?} is not valid: ids look like 20261129T001500-123456789")]
+pub struct BadChangeId(pub String);
+
+/// A change's id: UTC time of creation plus a few hex digits, so ids sort by age and
+/// are safe as directory names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ChangeId(String);
+
+impl ChangeId {
+    /// The id of a change made at `unix` seconds and `nanos` (`20261129T001500-123456789`):
+    /// nanoseconds keep ids of the same second apart and in order.
+    pub fn at(unix: u64, nanos: u32) -> ChangeId {
+        let stamp = crate::probe::Timestamp::from_unix(unix as i64)
+            .rfc3339
+            .replace(['-', ':'], "")
+            .trim_end_matches('Z')
+            .to_string();
+        ChangeId(format!("{stamp}-{nanos:09}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ChangeId {
+    type Err = BadChangeId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !s.starts_with('-');
+        if ok {
+            Ok(ChangeId(s.to_string()))
+        } else {
+            Err(BadChangeId(s.chars().take(80).collect()))
+        }
+    }
+}
+
+impl TryFrom<String> for ChangeId {
+    type Error = BadChangeId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ChangeId> for String {
+    fn from(id: ChangeId) -> String {
+        id.0
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The original of step `step`'s file is saved (or it did not exist).
+    Backup {
+        step: usize,
+        existed: bool,
+        meta: Option<FileMeta>,
+    },
+    /// Step `step` is about to change the node.
+    Started {
+        step: usize,
+    },
+    Done {
+        step: usize,
+    },
+    /// Every step ran and the verification held.
+    Applied,
+    /// Everything was undone; why.
+    RolledBack {
+        reason: String,
+    },
+    /// A later change (`by`) undid this one.
+    Reverted {
+        by: ChangeId,
+    },
+    /// Read from journals of earlier versions only: the expiry now lives in
+    /// plan.json from the first write ([`ChangeMeta::expires_unix`]).
+    Expires {
+        unix: u64,
+    },
+    /// The time to live ended and the insecure setting was already gone (a CA fix or
+    /// an edit had removed it): nothing was left to revert.
+    Expired,
+    /// Reverting the expired setting failed this time; it is retried with backoff.
+    ExpiryFailed {
+        reason: String,
+        unix: u64,
+    },
+}
+
+/// What a change is besides its plan: how it relates to other changes, and whether
+/// it turns an insecure setting on (or back on) and for how long.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeMeta {
+    /// Set when this change is the rollback of another.
+    #[serde(default)]
+    pub rollback_of: Option<ChangeId>,
+    /// Changes whose expired insecure setting this change turned off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<ChangeId>,
+    /// The insecure setting this change turns on, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<InsecureSetting>,
+    /// When the insecure setting must end (Unix seconds), counted from the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix: Option<u64>,
+    /// The time to live it was given, so undoing its removal can give it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// Undoing this change would turn this insecure setting back on (it is the
+    /// rollback or the expiry of one); the undo then gets `ttl_secs` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores_insecure: Option<(InsecureSetting, Option<u64>)>,
+}
+
+impl ChangeMeta {
+    /// A change with no relation to others and no insecure setting.
+    pub fn plain() -> ChangeMeta {
+        ChangeMeta::default()
+    }
+}
+
+/// Where a change stands, from its journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ChangeState {
+    /// Started and never finished: the daemon stopped in the middle.
+    Interrupted,
+    Applied,
+    RolledBack {
+        reason: String,
+    },
+    Reverted {
+        by: ChangeId,
+    },
+    /// Its time to live ended with nothing left to revert.
+    Expired,
+}
+
+/// A change as `ctrdiag changes` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRecord {
+    pub id: ChangeId,
+    pub created_unix: u64,
+    pub plan: Plan,
+    pub meta: ChangeMeta,
+    pub state: ChangeState,
+    pub events: Vec<Event>,
+}
+
+/// A change directory whose records cannot be read (a disk error, a hand edit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedChange {
+    pub id: ChangeId,
+    pub problem: String,
+}
+
+/// One entry of the change directory: a readable change or a damaged one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    Change(Box<ChangeRecord>),
+    Damaged(DamagedChange),
+}
+
+impl Listed {
+    pub fn id(&self) -> &ChangeId {
+        match self {
+            Listed::Change(c) => &c.id,
+            Listed::Damaged(d) => &d.id,
+        }
+    }
+}
+
+impl ChangeRecord {
+    /// Steps that were started (and so may have changed the node), in order.
+    pub fn started_steps(&self) -> Vec<usize> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Started { step } => Some(*step),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When the change's insecure setting must end, if it has a time to live.
+    pub fn expires_unix(&self) -> Option<u64> {
+        self.meta.expires_unix.or_else(|| {
+            self.events.iter().rev().find_map(|e| match e {
+                Event::Expires { unix } => Some(*unix),
+                _ => None,
+            })
+        })
+    }
+
+    /// The last failed attempt to end the time to live, if any since it was applied.
+    pub fn last_expiry_failure(&self) -> Option<&str> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::ExpiryFailed { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The backup record of `step`, if one was taken.
+    pub fn backup_of(&self, step: usize) -> Option<(bool, Option<FileMeta>)> {
+        self.events.iter().find_map(|e| match e {
+            Event::Backup {
+                step: s,
+                existed,
+                meta,
+            } if *s == step => Some((*existed, *meta)),
+            _ => None,
+        })
+    }
+}
+
+impl ChangeRecord {
+    /// A change from its record and journal events; the state is what the last
+    /// deciding event says (none: it was interrupted).
+    pub fn from_journal(
+        id: ChangeId,
+        created_unix: u64,
+        plan: Plan,
+        meta: ChangeMeta,
+        events: Vec<Event>,
+    ) -> ChangeRecord {
+        let state = events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::Applied => Some(ChangeState::Applied),
+                Event::RolledBack { reason } => Some(ChangeState::RolledBack {
+                    reason: reason.clone(),
+                }),
+                Event::Reverted { by } => Some(ChangeState::Reverted { by: by.clone() }),
+                Event::Expired => Some(ChangeState::Expired),
+                _ => None,
+            })
+            .unwrap_or(ChangeState::Interrupted);
+        ChangeRecord {
+            id,
+            created_unix,
+            plan,
+            meta,
+            state,
+            events,
+        }
+    }
+}
+
+/// Marks as reverted every applied change that an applied rollback or expiry undid,
+/// whether or not its own journal says so (a crash may have come in between).
+pub fn derive_reverted(listed: &mut [Listed]) {
+    let undone: Vec<(ChangeId, ChangeId)> = listed
+        .iter()
+        .filter_map(|l| match l {
+            Listed::Change(c) if c.state == ChangeState::Applied => Some(c),
+            _ => None,
+        })
+        .flat_map(|c| {
+            c.meta
+                .rollback_of
+                .iter()
+                .chain(&c.meta.reverts)
+                .map(|target| (target.clone(), c.id.clone()))
+        })
+        .collect();
+    for (target, by) in undone {
+        for l in listed.iter_mut() {
+            if let Listed::Change(c) = l
+                && c.id == target
+                && c.state == ChangeState::Applied
+            {
+                c.state = ChangeState::Reverted { by: by.clone() };
+            }
+        }
+    }
+}

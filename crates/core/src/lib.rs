@@ -1,0 +1,28 @@
+//! ctrdiag's core: what is true about containerd, registries and changes, decided from
+//! facts, without touching anything. Text and facts in; findings, plans and records
+//! out. The daemon's adapters gather the facts and carry out the plans.
+//!
+//! # Layout
+//! - [`cause`]: the stable cause codes (the one leaf type everything else uses).
+//! - [`diagnose`]: the classifier of containerd's error texts, the log scanner, and the
+//!   findings engine.
+//! - [`ctrconfig`]: containerd's config.toml / hosts.toml model, version rules, findings
+//!   and the planner of edits.
+//! - [`registry`]: registry host names and image references.
+//! - [`probe`]: what a probe of a registry found (data; the probe itself is an adapter).
+//! - [`fix`]: an operator's fix request to a [`plan::Plan`], and the end of an insecure
+//!   setting's time to live.
+//! - [`plan`], [`change`]: plans, and changes as their journal records them.
+//! - [`ttl`]: when insecure settings end.
+//! - [`redact`]: secrets out of every text shown to people.
+
+pub mod cause;
+pub mod change;
+pub mod ctrconfig;
+pub mod diagnose;
+pub mod fix;
+pub mod plan;
+pub mod probe;
+pub mod redact;
+pub mod registry;
+pub mod ttl;
