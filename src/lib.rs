@@ -15,7 +15,8 @@
 //! - [`clock`]: wall-clock time for deadlines, injected so tests move it.
 //!
 //! Flows:
-//! - [`expiry`]: ends insecure settings whose time to live is over.
+//! - [`controller`]: status, diagnose, fix, changes, rollback, the end of times to
+//!   live and recovery, over narrow ports (containerd, unit manager, prober, clock).
 //!
 //! The daemon and its clients:
 //! - [`api`]: ctrdiag's own gRPC API (generated from `proto/ctrdiag/v1`) and conversions.
@@ -30,7 +31,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod containerd;
-pub mod expiry;
+pub mod controller;
 pub mod metrics;
 pub mod nodefiles;
 pub mod plan;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::containerd::{DEFAULT_SOCKET, Namespace};
 
-/// Where `ctrdiagd` listens and `ctrdiag` connects unless told otherwise.
-pub const DEFAULT_LISTEN_SOCKET: &str = "/run/ctrdiag/ctrdiag.sock";
+/// Where `ctrdiagd` listens unless told otherwise (the API's own default).
+pub const DEFAULT_LISTEN_SOCKET: &str = crate::api::DEFAULT_SOCKET;
 /// The default location of the daemon's settings file.
 pub const DEFAULT_SETTINGS_FILE: &str = "/etc/ctrdiag/ctrdiagd.toml";
 

@@ -39,10 +39,10 @@ const IO_CALLS: &[&str] = &[
     "tokio",
 ];
 
-#[test]
-fn the_core_sources_make_no_io_calls() {
-    let mut offenders = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from("crates/core/src")];
+/// Every `.rs` file under `dir` with its text.
+fn rust_files(dir: &str) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
@@ -50,18 +50,51 @@ fn the_core_sources_make_no_io_calls() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                for (n, line) in text.lines().enumerate() {
-                    let code = line.split("//").next().unwrap_or("");
-                    if let Some(call) = IO_CALLS.iter().find(|c| code.contains(*c)) {
-                        offenders.push(format!("{}:{}: {call}", path.display(), n + 1));
-                    }
-                }
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_core_sources_make_no_io_calls() {
+    let mut offenders = Vec::new();
+    for (path, text) in rust_files("crates/core/src") {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if let Some(call) = IO_CALLS.iter().find(|c| code.contains(*c)) {
+                offenders.push(format!("{}:{}: {call}", path.display(), n + 1));
             }
         }
     }
     assert!(
         offenders.is_empty(),
         "I/O in the core:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_cli_knows_only_the_api_and_the_core() {
+    let mut offenders = Vec::new();
+    for (path, text) in rust_files("src/cli") {
+        for (n, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(i) = rest.find("crate::") {
+                rest = &rest[i + 7..];
+                let module = rest
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next();
+                if !matches!(module, Some("cli" | "api")) {
+                    offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "the CLI reaches past the API:\n{}",
         offenders.join("\n")
     );
 }

@@ -477,7 +477,10 @@ async fn prometheus_metrics_count_pulls_by_cause() {
 
     let resp = lab::scrape(&addr).await;
     assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
-    assert!(resp.contains("text/plain; version=0.0.4"), "{resp}");
+    assert!(
+        resp.contains("application/openmetrics-text; version=1.0.0"),
+        "{resp}"
+    );
     assert!(
         resp.contains(
             "ctrdiag_test_pulls_total{cause=\"tls_unknown_authority\",result=\"failed\"} 2"

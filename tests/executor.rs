@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 use ctrdiag::clock::SystemClock;
 use ctrdiag::containerd::{ContainerdClient, PullOutcome};
-use ctrdiag::plan::{ApplyOutcome, ChangeMeta, ChangeState, Executor, Plan, Step, journal};
+use ctrdiag::plan::{ApplyOutcome, ChangeMeta, ChangeState, Plan, Step, journal};
 use ctrdiag::systemd::SystemdClient;
+
+/// The executor of a real node: containerd's CRI and systemd over D-Bus.
+type Executor = ctrdiag::plan::Executor<ContainerdClient, SystemdClient>;
 use lab::certs::CertKind;
 use lab::containerd::{LabConfig, LabContainerd, Version};
 use lab::registry::{Registry, RegistryKind};

@@ -243,3 +243,61 @@ async fn an_interrupted_change_that_cannot_be_undone_blocks_changes_but_not_read
     let status = node.daemon.cli(&["-o", "json", "status"]).await;
     assert!(status.json()["changes"]["recovery_pending"].is_null());
 }
+
+/// SIGTERM while a fix is in its verifying pull: the daemon takes no new work, lets
+/// the change finish (it is recorded as applied, not interrupted), and only then
+/// reports STOPPING and exits cleanly.
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs --features failpoints (scripts/test.sh sets it)"
+)]
+async fn sigterm_lets_an_apply_in_flight_finish_before_stopping() {
+    let pause = lab::scratch_dir("pause-");
+    let failpoint = format!("pause:test_pull_cleanup:{}", pause.path().display());
+    let mut node = node(&[("CTRDIAG_FAILPOINT", &failpoint)]).await;
+    let image = node.registry.image_ref();
+    let ca = node.ca();
+    let fix = {
+        let args = ["-o", "json", "fix", image.as_str(), "--ca", ca.as_str()].map(String::from);
+        let socket = node.daemon.socket.clone();
+        tokio::spawn(async move {
+            tokio::process::Command::new(lab::daemon::CLI)
+                .arg("--socket")
+                .arg(socket)
+                .args(&args)
+                .output()
+                .await
+                .expect("run ctrdiag")
+        })
+    };
+    let paused = pause.path().join("test_pull_cleanup.paused");
+    lab::wait_for(
+        "the fix to reach its verifying pull",
+        std::time::Duration::from_secs(30),
+        || {
+            let p = paused.clone();
+            async move { p.exists().then_some(()) }
+        },
+    )
+    .await;
+    node.daemon.send_sigterm();
+    std::fs::write(pause.path().join("test_pull_cleanup.go"), b"").unwrap();
+
+    let out = fix.await.unwrap();
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the fix answered");
+    assert_eq!(result["ok"], true, "{result}");
+    let id = result["change_id"].as_str().unwrap().to_string();
+    let stopping = node
+        .daemon
+        .next_notification(std::time::Duration::from_secs(30))
+        .await;
+    assert!(stopping.contains("STOPPING=1"), "{stopping}");
+    let status = node.daemon.wait_exit().expect("exited");
+    assert!(status.success(), "{status:?}\n{}", node.daemon.log());
+    let journal = std::fs::read_to_string(node.change_dir(&id).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.trim_end().ends_with("{\"event\":\"applied\"}"),
+        "the change finished: {journal}"
+    );
+}

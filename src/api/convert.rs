@@ -1,13 +1,15 @@
-//! Conversions between the library's domain types and the wire types, in one place.
-
-use std::path::Path;
+//! Conversions from the controller's answers to the wire types, in one place. No
+//! decisions here: causes, health and overdue settings arrive decided.
 
 use super::v1 as pb;
 use crate::containerd::{ImageSummary, PullOutcome};
-use crate::ctrconfig::Finding;
-use crate::nodefiles::NodeFiles;
+use crate::controller::PullReport;
+use crate::controller::changes::{ListedChange, Rollback};
+use crate::controller::diagnose::Diagnosis;
+use crate::controller::status::{ChangesSummary, ConfigState, InsecureInEffect, Status};
 use crate::plan::executor::state_name;
-use crate::plan::{ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
+use crate::plan::{ApplyOutcome, ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
+use crate::systemd::UnitState;
 
 impl From<ImageSummary> for pb::Image {
     fn from(i: ImageSummary) -> Self {
@@ -22,54 +24,69 @@ impl From<ImageSummary> for pb::Image {
     }
 }
 
-impl pb::TestPullResponse {
-    pub fn from_outcome(image: &str, outcome: &PullOutcome) -> Self {
-        match outcome {
-            PullOutcome::Pulled { image_id, duration } => pb::TestPullResponse {
-                image: image.to_string(),
-                ok: true,
-                image_id: image_id.clone(),
-                duration_ms: duration.as_millis() as u64,
-                ..Default::default()
+impl From<&PullReport> for pb::TestPullResponse {
+    fn from(r: &PullReport) -> Self {
+        pb::TestPullResponse {
+            image: r.image.clone(),
+            ok: r.cause.is_none(),
+            image_id: match &r.outcome {
+                PullOutcome::Pulled { image_id, .. } => image_id.clone(),
+                PullOutcome::Failed { .. } | PullOutcome::TimedOut { .. } => String::new(),
             },
-            PullOutcome::Failed {
-                message, duration, ..
-            } => pb::TestPullResponse {
-                image: image.to_string(),
-                ok: false,
-                cause: crate::diagnose::classify(message).cause.to_string(),
-                message: message.clone(),
-                duration_ms: duration.as_millis() as u64,
-                ..Default::default()
-            },
-            PullOutcome::TimedOut { limit } => pb::TestPullResponse {
-                image: image.to_string(),
-                ok: false,
-                cause: crate::diagnose::CauseCode::Timeout.to_string(),
-                message: format!(
-                    "the pull did not finish within {}s (the daemon's pull_timeout_secs)",
-                    limit.as_secs()
-                ),
-                duration_ms: limit.as_millis() as u64,
-                ..Default::default()
-            },
+            cause: r.cause.map(|c| c.to_string()).unwrap_or_default(),
+            message: r.message(),
+            duration_ms: r.duration().as_millis() as u64,
+            removed_after: r.removed_after,
         }
     }
 }
 
-/// What containerd's configuration says about registries, for GetStatus; `findings`
-/// are those for the running containerd's version (none when it is unknown).
-pub fn config_status(
-    file: &Path,
-    read: Result<&NodeFiles, String>,
-    findings: &[Finding],
-) -> pb::ContainerdConfig {
-    let mut out = pb::ContainerdConfig {
-        file: file.display().to_string(),
+impl From<&Status> for pb::GetStatusResponse {
+    fn from(s: &Status) -> Self {
+        let c = &s.containerd;
+        pb::GetStatusResponse {
+            daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+            containerd: Some(pb::ContainerdStatus {
+                socket: c.socket.display().to_string(),
+                reachable: c.reachable,
+                version: c.version.clone(),
+                cri_ready: c.cri_ready,
+                error: c.error.clone().unwrap_or_default(),
+                cri_problems: c.cri_problems.clone(),
+            }),
+            config: Some(config_status(&s.config)),
+            unit: Some(unit_status(&s.unit_name, &s.unit)),
+            changes: Some((&s.changes).into()),
+        }
+    }
+}
+
+/// containerd's unit as systemd reports it, or why it could not.
+pub fn unit_status(name: &str, state: &Result<UnitState, String>) -> pb::UnitStatus {
+    let mut out = pb::UnitStatus {
+        name: name.to_string(),
         ..Default::default()
     };
-    match read {
-        Err(e) => out.error = e,
+    match state {
+        Ok(s) => {
+            out.active_state = s.active_state.clone();
+            out.sub_state = s.sub_state.clone();
+            out.n_restarts = s.n_restarts;
+            out.exec_main_status = s.exec_main_status;
+        }
+        Err(e) => out.error = e.clone(),
+    }
+    out
+}
+
+/// What containerd's configuration says about registries.
+fn config_status(c: &ConfigState) -> pb::ContainerdConfig {
+    let mut out = pb::ContainerdConfig {
+        file: c.file.display().to_string(),
+        ..Default::default()
+    };
+    match &c.read {
+        Err(e) => out.error = e.clone(),
         Ok(files) => {
             let f = files.facts.config.facts();
             out.exists = files.config_exists;
@@ -79,16 +96,11 @@ pub fn config_status(
                 .as_ref()
                 .map(|c| c.raw.clone())
                 .unwrap_or_default();
-            out.registry_mechanism = match (f.config_path.is_some(), f.has_legacy_registry()) {
-                (true, true) => "both",
-                (true, false) => "hosts_dir",
-                (false, true) => "legacy",
-                (false, false) => "none",
-            }
-            .to_string();
+            out.registry_mechanism = f.mechanism().as_str().to_string();
             out.imports = files.imported.clone();
             out.imports_with_registry_settings = files.imported_registry.clone();
-            out.findings = findings
+            out.findings = c
+                .findings
                 .iter()
                 .map(|x| pb::ConfigFinding {
                     cause: x.cause().to_string(),
@@ -98,6 +110,97 @@ pub fn config_status(
         }
     }
     out
+}
+
+impl From<&ChangesSummary> for pb::ChangesSummary {
+    fn from(s: &ChangesSummary) -> Self {
+        let (pending_change, pending_reason) = match (&s.pending_recovery, &s.journal_error) {
+            (Some(p), _) => (p.id.to_string(), p.reason.clone()),
+            (None, Some(e)) => (String::new(), e.clone()),
+            (None, None) => (String::new(), String::new()),
+        };
+        pb::ChangesSummary {
+            insecure: s.insecure.iter().map(insecure_view).collect(),
+            damaged: s.damaged.iter().map(|d| d.to_string()).collect(),
+            recovery_pending_change: pending_change,
+            recovery_pending_reason: pending_reason,
+        }
+    }
+}
+
+/// How the API names an insecure setting's mode.
+fn mode_name(mode: InsecureMode) -> &'static str {
+    match mode {
+        InsecureMode::SkipVerify => "skip_verify",
+        InsecureMode::PlainHttp => "plain_http",
+    }
+}
+
+/// Why ending an overdue setting failed last time; nothing for one not overdue.
+fn overdue_error(c: &ChangeRecord, overdue: bool) -> String {
+    match (overdue, c.last_expiry_failure()) {
+        (true, Some(reason)) => reason.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn insecure_view(i: &InsecureInEffect) -> pb::InsecureSettingView {
+    pb::InsecureSettingView {
+        change_id: i.change.id.to_string(),
+        host: i.setting.host.clone(),
+        mode: mode_name(i.setting.mode).to_string(),
+        expires_unix: i.change.expires_unix().unwrap_or(0) as i64,
+        overdue: i.overdue,
+        error: overdue_error(&i.change, i.overdue),
+    }
+}
+
+impl From<&ListedChange> for pb::Change {
+    fn from(l: &ListedChange) -> Self {
+        let c = match &l.entry {
+            Listed::Change(c) => c,
+            Listed::Damaged(d) => {
+                return pb::Change {
+                    id: d.id.to_string(),
+                    state: "damaged".into(),
+                    reason: d.problem.clone(),
+                    ..Default::default()
+                };
+            }
+        };
+        let (reason, reverted_by) = match &c.state {
+            ChangeState::RolledBack { reason } => (reason.clone(), String::new()),
+            ChangeState::Reverted { by } => (String::new(), by.to_string()),
+            ChangeState::Applied | ChangeState::Interrupted | ChangeState::Expired => {
+                (String::new(), String::new())
+            }
+        };
+        pb::Change {
+            id: c.id.to_string(),
+            title: c.plan.title.clone(),
+            created_unix: c.created_unix as i64,
+            state: state_name(&c.state).to_string(),
+            reason,
+            reverted_by,
+            rollback_of: c
+                .meta
+                .rollback_of
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+            steps: c.plan.steps.iter().map(|s| s.describe()).collect(),
+            insecure: c
+                .meta
+                .insecure
+                .as_ref()
+                .map(|i| format!("{} for {}", mode_name(i.mode), i.host))
+                .unwrap_or_default(),
+            expires_unix: c.expires_unix().unwrap_or(0) as i64,
+            overdue: l.overdue,
+            expiry_error: overdue_error(c, l.overdue),
+            reverts: c.meta.reverts.iter().map(|i| i.to_string()).collect(),
+        }
+    }
 }
 
 impl From<&Plan> for pb::PlanView {
@@ -112,81 +215,70 @@ impl From<&Plan> for pb::PlanView {
     }
 }
 
-/// How the API names an insecure setting's mode.
-fn mode_name(mode: InsecureMode) -> &'static str {
-    match mode {
-        InsecureMode::SkipVerify => "skip_verify",
-        InsecureMode::PlainHttp => "plain_http",
-    }
-}
-
-/// One entry of the change directory as `ListChanges` shows it; `overdue`: its
-/// insecure setting should have ended and has not ([`crate::expiry::overdue`]).
-pub fn change_view(listed: &Listed, overdue: bool) -> pb::Change {
-    let c = match listed {
-        Listed::Change(c) => c,
-        Listed::Damaged(d) => {
-            return pb::Change {
-                id: d.id.to_string(),
-                state: "damaged".into(),
-                reason: d.problem.clone(),
-                ..Default::default()
-            };
+impl From<&Rollback> for pb::RollbackResponse {
+    fn from(r: &Rollback) -> Self {
+        let mut resp = pb::RollbackResponse {
+            target_id: r.target.to_string(),
+            plan: Some((&r.plan).into()),
+            ..Default::default()
+        };
+        match &r.outcome {
+            None => {}
+            Some(ApplyOutcome::Applied { id, .. }) => {
+                resp.executed = true;
+                resp.change_id = id.to_string();
+                resp.ok = true;
+            }
+            Some(ApplyOutcome::RolledBack { id, reason, .. }) => {
+                resp.executed = true;
+                resp.change_id = id.to_string();
+                resp.reason = reason.clone();
+            }
         }
+        resp
+    }
+}
+
+/// The result of an applied fix, as the last event of its stream.
+pub fn fix_result(plan: &Plan, outcome: &ApplyOutcome, expires_unix: Option<u64>) -> pb::FixResult {
+    let image = plan.verify_pull.as_deref().unwrap_or("");
+    let verify_of = |v: &Option<PullOutcome>| {
+        v.as_ref()
+            .map(|o| pb::TestPullResponse::from(&PullReport::from_outcome(image, o.clone(), false)))
     };
-    let (reason, reverted_by) = match &c.state {
-        ChangeState::RolledBack { reason } => (reason.clone(), String::new()),
-        ChangeState::Reverted { by } => (String::new(), by.to_string()),
-        ChangeState::Applied | ChangeState::Interrupted | ChangeState::Expired => {
-            (String::new(), String::new())
+    match outcome {
+        ApplyOutcome::Applied { id, verify } => pb::FixResult {
+            executed: true,
+            ok: true,
+            change_id: id.to_string(),
+            verify: verify_of(verify),
+            expires_unix: expires_unix.unwrap_or(0) as i64,
+            ..Default::default()
+        },
+        ApplyOutcome::RolledBack { id, reason, verify } => pb::FixResult {
+            executed: true,
+            ok: false,
+            change_id: id.to_string(),
+            reason: reason.clone(),
+            verify: verify_of(verify),
+            ..Default::default()
+        },
+    }
+}
+
+impl From<&Diagnosis> for pb::DiagnoseResponse {
+    fn from(d: &Diagnosis) -> Self {
+        pb::DiagnoseResponse {
+            target: d.target.clone(),
+            host: d.host.clone(),
+            healthy: d.healthy,
+            findings: d.findings.iter().map(pb::Finding::from).collect(),
+            tried: d.tried.clone(),
+            pull: d.pull.as_ref().map(pb::TestPullResponse::from),
+            probe_json: serde_json::to_string(&d.probe).unwrap_or_default(),
+            containerd_version: d.containerd_version.clone().unwrap_or_default(),
         }
-    };
-    pb::Change {
-        id: c.id.to_string(),
-        title: c.plan.title.clone(),
-        created_unix: c.created_unix as i64,
-        state: state_name(&c.state).to_string(),
-        reason,
-        reverted_by,
-        rollback_of: c
-            .meta
-            .rollback_of
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        steps: c.plan.steps.iter().map(|s| s.describe()).collect(),
-        insecure: c
-            .meta
-            .insecure
-            .as_ref()
-            .map(|i| format!("{} for {}", mode_name(i.mode), i.host))
-            .unwrap_or_default(),
-        expires_unix: c.expires_unix().unwrap_or(0) as i64,
-        overdue,
-        expiry_error: overdue_error(c, overdue),
-        reverts: c.meta.reverts.iter().map(|i| i.to_string()).collect(),
     }
-}
-
-/// Why ending an overdue setting failed last time; nothing for one not overdue.
-fn overdue_error(c: &ChangeRecord, overdue: bool) -> String {
-    match (overdue, c.last_expiry_failure()) {
-        (true, Some(reason)) => reason.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The insecure setting an applied change keeps in effect, if it turns one on.
-pub fn insecure_view(c: &ChangeRecord, overdue: bool) -> Option<pb::InsecureSettingView> {
-    let setting = c.meta.insecure.as_ref()?;
-    Some(pb::InsecureSettingView {
-        change_id: c.id.to_string(),
-        host: setting.host.clone(),
-        mode: mode_name(setting.mode).to_string(),
-        expires_unix: c.expires_unix().unwrap_or(0) as i64,
-        overdue,
-        error: overdue_error(c, overdue),
-    })
 }
 
 impl From<&crate::diagnose::Finding> for pb::Finding {

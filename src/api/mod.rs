@@ -3,7 +3,11 @@
 
 mod convert;
 
-pub use convert::{change_view, config_status, insecure_view};
+/// Where ctrdiagd serves this API and the CLI calls it unless told otherwise: server
+/// and client share the one constant.
+pub const DEFAULT_SOCKET: &str = "/run/ctrdiag/ctrdiag.sock";
+
+pub use convert::{fix_result, unit_status};
 
 #[allow(
     clippy::all,

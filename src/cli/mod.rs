@@ -12,7 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use exit::{Exit, Failure};
 
-use crate::settings::DEFAULT_LISTEN_SOCKET;
+use crate::api::DEFAULT_SOCKET;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +23,7 @@ use crate::settings::DEFAULT_LISTEN_SOCKET;
 )]
 pub struct Cli {
     /// ctrdiagd's socket.
-    #[arg(long, global = true, env = "CTRDIAG_SOCKET", default_value = DEFAULT_LISTEN_SOCKET, value_name = "PATH")]
+    #[arg(long, global = true, env = "CTRDIAG_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
     pub socket: PathBuf,
     /// Output format: aligned tables for people, JSON for scripts.
     #[arg(short, long, global = true, value_enum, default_value_t = Output::Table)]

@@ -1,30 +1,31 @@
-//! Prometheus metrics: what the daemon counts, and an HTTP endpoint serving them in
-//! the text exposition format (version 0.0.4) on `GET /metrics`.
+//! Prometheus metrics: each one a typed handle declared once in [`Metrics`] and
+//! registered with the Prometheus project's Rust client (`prometheus-client`), and an
+//! HTTP endpoint serving them in the OpenMetrics text format on `GET /metrics`.
+//! Callers record through typed methods (`test_pull`, `diagnosis`, `change`): a metric
+//! name cannot be mistyped at a call site.
 //!
 //! The endpoint is a deliberately small HTTP/1.1 responder (one request per
 //! connection, bounded request size, read timeout): a scrape target needs no more, and
 //! a root daemon should not parse more than it must.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::diagnose::CauseCode;
 
 /// Longest request head accepted from a scraper.
 const MAX_REQUEST: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A counter's name and its label pairs, sorted by label name.
-type SeriesKey = (&'static str, Vec<(&'static str, String)>);
-
-/// Counters with sorted label sets, so the exposition is stable.
-#[derive(Default)]
-pub struct Metrics {
-    counters: Mutex<BTreeMap<SeriesKey, u64>>,
-}
+/// What the exposition is, as a scraper's content negotiation expects it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the exposition needs to know at scrape time (gauges).
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,108 +45,160 @@ pub struct Gauges {
 /// Most scrapes served at once; more wait for a turn.
 const MAX_CONNECTIONS: usize = 16;
 
-const HELP: &[(&str, &str, &str)] = &[
-    (
-        "ctrdiag_test_pulls_total",
-        "counter",
-        "Test pulls through CRI, by result and cause code.",
-    ),
-    (
-        "ctrdiag_changes_total",
-        "counter",
-        "Changes applied to the node, by outcome (applied, rolled_back).",
-    ),
-    (
-        "ctrdiag_diagnoses_total",
-        "counter",
-        "Diagnoses run, by health.",
-    ),
-];
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PullLabels {
+    cause: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthyLabels {
+    healthy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+/// Every metric ctrdiagd exposes, registered once.
+pub struct Metrics {
+    registry: Registry,
+    test_pulls: Family<PullLabels, Counter>,
+    diagnoses: Family<HealthyLabels, Counter>,
+    changes: Family<OutcomeLabels, Counter>,
+    containerd_up: Gauge,
+    cri_ready: Gauge,
+    insecure_settings: Gauge,
+    insecure_overdue: Gauge,
+    damaged_changes: Gauge,
+    recovery_pending: Gauge,
+}
 
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
-        Arc::new(Metrics::default())
-    }
-
-    /// Adds one to counter `name` with `labels`.
-    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
-        let mut key: Vec<(&'static str, String)> =
-            labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        key.sort();
-        if let Ok(mut c) = self.counters.lock() {
-            *c.entry((name, key)).or_default() += 1;
-        }
-    }
-
-    /// The text exposition of every metric.
-    pub fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP ctrdiag_build_info ctrdiag's version.\n# TYPE ctrdiag_build_info gauge"
+        let mut registry = Registry::default();
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register("ctrdiag_build_info", "ctrdiag's version.", build_info);
+        let m = Metrics {
+            test_pulls: Family::default(),
+            diagnoses: Family::default(),
+            changes: Family::default(),
+            containerd_up: Gauge::default(),
+            cri_ready: Gauge::default(),
+            insecure_settings: Gauge::default(),
+            insecure_overdue: Gauge::default(),
+            damaged_changes: Gauge::default(),
+            recovery_pending: Gauge::default(),
+            registry,
+        };
+        let mut registry = m.registry;
+        registry.register(
+            "ctrdiag_test_pulls",
+            "Test pulls through CRI, by result and cause code.",
+            m.test_pulls.clone(),
         );
-        let _ = writeln!(
-            out,
-            "ctrdiag_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
+        registry.register(
+            "ctrdiag_diagnoses",
+            "Diagnoses run, by health.",
+            m.diagnoses.clone(),
         );
-        for (name, help, value) in [
+        registry.register(
+            "ctrdiag_changes",
+            "Changes applied to the node, by outcome (applied, rolled_back).",
+            m.changes.clone(),
+        );
+        for (name, help, gauge) in [
             (
                 "ctrdiag_containerd_up",
                 "Whether containerd answers on its socket.",
-                u64::from(gauges.containerd_up),
+                &m.containerd_up,
             ),
             (
                 "ctrdiag_cri_ready",
                 "Whether containerd's CRI plugin answers (what the kubelet needs).",
-                u64::from(gauges.cri_ready),
+                &m.cri_ready,
             ),
             (
                 "ctrdiag_insecure_settings",
                 "Insecure registry settings (skip-verify, plain HTTP) ctrdiag turned on that are in effect.",
-                gauges.insecure_settings,
+                &m.insecure_settings,
             ),
             (
                 "ctrdiag_insecure_settings_overdue",
                 "Of those, the ones whose time to live is over (ending them failed; it is retried).",
-                gauges.insecure_overdue,
+                &m.insecure_overdue,
             ),
             (
                 "ctrdiag_damaged_changes",
                 "Change records that cannot be read.",
-                gauges.damaged_changes,
+                &m.damaged_changes,
             ),
             (
                 "ctrdiag_recovery_pending",
                 "1 while an interrupted change cannot be undone and changes are refused.",
-                u64::from(gauges.recovery_pending),
+                &m.recovery_pending,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
+            registry.register(name, help, gauge.clone());
         }
-        let counters = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
-        for (name, kind, help) in HELP {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((n, labels), v) in counters.iter().filter(|((n, _), _)| n == name) {
-                let labels: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                    .collect();
-                let _ = writeln!(out, "{n}{{{}}} {v}", labels.join(","));
-            }
-        }
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// A test pull ended: ok, or failed with `cause`.
+    pub fn test_pull(&self, cause: Option<CauseCode>) {
+        self.test_pulls
+            .get_or_create(&PullLabels {
+                cause: cause.map(|c| c.to_string()).unwrap_or_default(),
+                result: if cause.is_none() { "ok" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+
+    /// A diagnosis ended, healthy or not.
+    pub fn diagnosis(&self, healthy: bool) {
+        self.diagnoses
+            .get_or_create(&HealthyLabels {
+                healthy: healthy.to_string(),
+            })
+            .inc();
+    }
+
+    /// A change ended: applied, or rolled back (undone during its apply).
+    pub fn change(&self, applied: bool) {
+        self.changes
+            .get_or_create(&OutcomeLabels {
+                outcome: if applied { "applied" } else { "rolled_back" }.into(),
+            })
+            .inc();
+    }
+
+    /// The exposition of every metric, with the gauges as `gauges` says.
+    pub fn render(&self, gauges: Gauges) -> String {
+        let set = |g: &Gauge, v: u64| {
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&self.containerd_up, u64::from(gauges.containerd_up));
+        set(&self.cri_ready, u64::from(gauges.cri_ready));
+        set(&self.insecure_settings, gauges.insecure_settings);
+        set(&self.insecure_overdue, gauges.insecure_overdue);
+        set(&self.damaged_changes, gauges.damaged_changes);
+        set(&self.recovery_pending, u64::from(gauges.recovery_pending));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-/// Label values escape `\`, `"` and newlines.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Serves `GET /metrics` on `listener` forever; `gauges` is asked at each scrape. At
@@ -207,11 +260,7 @@ where
     }
     let line = buf.split(|b| *b == b'\r').next().unwrap_or_default();
     let (status, ctype, body) = if line.starts_with(b"GET /metrics ") || line == b"GET /metrics" {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(gauges().await),
-        )
+        ("200 OK", CONTENT_TYPE, metrics.render(gauges().await))
     } else {
         (
             "404 Not Found",
@@ -232,17 +281,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exposition_is_stable_and_escaped() {
+    fn the_exposition_names_every_metric_with_its_labels() {
         let m = Metrics::new();
-        m.inc(
-            "ctrdiag_test_pulls_total",
-            &[("result", "failed"), ("cause", "tls_expired")],
-        );
-        m.inc(
-            "ctrdiag_test_pulls_total",
-            &[("cause", "tls_expired"), ("result", "failed")],
-        );
-        m.inc("ctrdiag_changes_total", &[("outcome", "a\"b")]);
+        m.test_pull(Some(CauseCode::TlsExpired));
+        m.test_pull(Some(CauseCode::TlsExpired));
+        m.test_pull(None);
+        m.change(false);
+        m.diagnosis(true);
         let text = m.render(Gauges {
             containerd_up: true,
             cri_ready: false,
@@ -250,25 +295,21 @@ mod tests {
             insecure_overdue: 1,
             ..Gauges::default()
         });
-        assert!(text.contains("ctrdiag_insecure_settings 2\n"), "{text}");
-        assert!(
-            text.contains("ctrdiag_insecure_settings_overdue 1\n"),
-            "{text}"
-        );
-        assert!(text.contains("ctrdiag_recovery_pending 0\n"), "{text}");
-        assert!(
-            text.contains("ctrdiag_test_pulls_total{cause=\"tls_expired\",result=\"failed\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("ctrdiag_changes_total{outcome=\"a\\\"b\"} 1\n"),
-            "{text}"
-        );
-        assert!(text.contains("ctrdiag_containerd_up 1\n"), "{text}");
-        assert!(text.contains("ctrdiag_cri_ready 0\n"), "{text}");
-        assert!(
-            text.contains("# TYPE ctrdiag_test_pulls_total counter\n"),
-            "{text}"
-        );
+        for line in [
+            "ctrdiag_test_pulls_total{cause=\"tls_expired\",result=\"failed\"} 2\n",
+            "ctrdiag_test_pulls_total{cause=\"\",result=\"ok\"} 1\n",
+            "ctrdiag_changes_total{outcome=\"rolled_back\"} 1\n",
+            "ctrdiag_diagnoses_total{healthy=\"true\"} 1\n",
+            "ctrdiag_containerd_up 1\n",
+            "ctrdiag_cri_ready 0\n",
+            "ctrdiag_insecure_settings 2\n",
+            "ctrdiag_insecure_settings_overdue 1\n",
+            "ctrdiag_recovery_pending 0\n",
+            "# TYPE ctrdiag_test_pulls counter\n",
+            "# EOF\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing:\n{text}");
+        }
+        assert!(text.contains("ctrdiag_build_info{version=\""), "{text}");
     }
 }

@@ -21,8 +21,9 @@ use super::journal::{
 };
 use super::{Plan, Step, sha256_hex};
 use crate::clock::Clock;
-use crate::containerd::{ContainerdClient, ContainerdError, PullOutcome};
-use crate::systemd::{SystemdClient, SystemdError};
+use crate::containerd::{ContainerdError, Namespace, PullOutcome};
+use crate::controller::ports::{ContainerdPort, UnitManager};
+use crate::systemd::SystemdError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -120,16 +121,24 @@ pub struct RecoveryReport {
     pub damaged: Vec<ChangeId>,
 }
 
-/// The executor and the parts of the node it acts on. Clones share one node lock.
-#[derive(Clone)]
-pub struct Executor {
-    inner: Arc<Inner>,
+/// The executor and the parts of the node it acts on (containerd's CRI and the unit
+/// manager, through their ports). Clones share one node lock.
+pub struct Executor<C, U> {
+    inner: Arc<Inner<C, U>>,
 }
 
-struct Inner {
+impl<C, U> Clone for Executor<C, U> {
+    fn clone(&self) -> Self {
+        Executor {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<C, U> {
     state_dir: PathBuf,
-    containerd: ContainerdClient,
-    systemd: SystemdClient,
+    containerd: C,
+    systemd: U,
     clock: Arc<dyn Clock>,
     health_timeout: Duration,
     node: tokio::sync::Mutex<()>,
@@ -147,14 +156,9 @@ fn kind(meta: &ChangeMeta) -> &'static str {
     }
 }
 
-impl Executor {
-    /// `containerd` must be a client in CRI's namespace.
-    pub fn new(
-        state_dir: PathBuf,
-        containerd: ContainerdClient,
-        systemd: SystemdClient,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
+    /// Pulls go through CRI, whatever namespace `containerd` defaults to.
+    pub fn new(state_dir: PathBuf, containerd: C, systemd: U, clock: Arc<dyn Clock>) -> Self {
         Executor {
             inner: Arc::new(Inner {
                 state_dir,
@@ -280,12 +284,7 @@ impl Executor {
                         image: image.clone(),
                     },
                 );
-                match self
-                    .inner
-                    .containerd
-                    .pull_leaving_store_as_found(image, false)
-                    .await
-                {
+                match self.inner.containerd.test_pull(image, false).await {
                     Ok(pull) => Some(pull.outcome),
                     Err(e) => {
                         let reason = format!("the verification pull could not run: {e}");
@@ -367,7 +366,12 @@ impl Executor {
             Step::RemoveImage { image, .. } => {
                 journal.append(&Event::Started { step: n })?;
                 failpoint(kind, "started", n);
-                match self.inner.containerd.remove_image(image).await {
+                match self
+                    .inner
+                    .containerd
+                    .remove_image(&Namespace::default(), image)
+                    .await
+                {
                     Ok(()) | Err(ContainerdError::ImageNotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -394,7 +398,7 @@ impl Executor {
     /// restart is done only when CRI answers.
     async fn restart_unlocked(&self, unit: &str) -> Result<(), ApplyError> {
         let timeout = self.inner.health_timeout;
-        self.inner.systemd.restart_unit(unit, timeout).await?;
+        self.inner.systemd.restart(unit, timeout).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.inner.containerd.runtime_status().await {

@@ -1,18 +1,27 @@
-//! The daemon's life: take or bind the socket, probe containerd, tell systemd we are
-//! ready, serve until told to stop, and tell systemd we are stopping.
+//! The daemon's life: take or bind the socket, build the controller over the live
+//! ports, undo interrupted changes, tell systemd we are ready, serve until told to
+//! stop, let in-flight changes finish, and only then tell systemd we are stopping.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use std::sync::Arc;
-
-use super::service::NodeParts;
+use super::authz::Policy;
 use super::socket::{self, BoundSocket, SocketError};
-use super::{DiagnosticsService, ServeError, serve};
+use super::supervisor::{Drained, Supervisor};
+use super::{DiagnosticsService, SHUTDOWN_GRACE, ServeError, serve};
 use crate::clock::Clock;
 use crate::containerd::ContainerdClient;
+use crate::controller::ports::NetProber;
+use crate::controller::{Controller, LiveController, NodeConfig};
 use crate::settings::Settings;
+use crate::systemd::SystemdClient;
+
+/// Longest the expiry task sleeps before it looks at the wall clock again, so a
+/// suspend or a clock step cannot stretch a time to live.
+const EXPIRY_RECHECK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -25,6 +34,24 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// The controller of the node `settings` describe.
+pub fn controller_for(settings: &Settings, clock: Arc<dyn Clock>) -> LiveController {
+    let containerd = ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone())
+        .with_pull_timeout(settings.pull_timeout);
+    Controller::new(
+        containerd,
+        SystemdClient::new(settings.dbus_address.clone()),
+        NetProber,
+        clock,
+        NodeConfig {
+            containerd_config: settings.containerd_config.clone(),
+            certs_dir: settings.certs_dir.clone(),
+            containerd_unit: settings.containerd_unit.clone(),
+        },
+        settings.state_dir.clone(),
+    )
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -47,23 +74,23 @@ pub async fn run(
     };
     tracing::info!(socket = %settings.listen_socket.display(), "listening");
 
+    let controller = Arc::new(controller_for(&settings, clock));
     // Readiness means "calls will be answered", which needs containerd's state known;
     // a containerd that is down is reported, not waited for: diagnosing that is our job.
-    let probe = ContainerdClient::new(&settings.containerd_socket, settings.namespace.clone());
-    let status = match probe.version().await {
-        Ok(v) => {
-            tracing::info!(version = v.version, socket = %settings.containerd_socket.display(), "containerd answers");
-            format!("serving; containerd {}", v.version)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "containerd is not usable at start");
-            "serving; containerd unreachable".to_string()
-        }
+    let containerd = controller.containerd_state().await;
+    let ready = if containerd.reachable {
+        tracing::info!(version = containerd.version, socket = %settings.containerd_socket.display(), "containerd answers");
+        format!("serving; containerd {}", containerd.version)
+    } else {
+        tracing::warn!(
+            error = containerd.error,
+            "containerd is not usable at start"
+        );
+        "serving; containerd unreachable".to_string()
     };
     // A change a crash interrupted is undone before any new call can start another;
     // one that cannot be undone blocks changes (read-only calls are still served).
-    let parts = NodeParts::new(&settings, clock);
-    let recovery = parts.executor.recover().await;
+    let recovery = controller.recover().await;
     if !recovery.undone.is_empty() {
         let ids: Vec<String> = recovery.undone.iter().map(|i| i.to_string()).collect();
         tracing::warn!(changes = ?ids, "undid changes interrupted by the last stop");
@@ -71,65 +98,79 @@ pub async fn run(
     for (id, reason) in &recovery.failed {
         tracing::error!(change = %id, %reason, "could not undo an interrupted change: changes are refused until it is; inspect it with `ctrdiag changes`");
     }
-    let metrics = crate::metrics::Metrics::new();
-    let metrics_task = match settings.metrics_address {
-        None => None,
-        Some(addr) => {
-            let tcp = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Metrics { addr, source })?;
-            tracing::info!(%addr, "serving Prometheus metrics on /metrics");
-            let client = probe.clone();
-            let executor = parts.executor.clone();
-            let gauges = move || {
-                let client = client.clone();
-                let executor = executor.clone();
-                async move {
-                    let (up, cri) = tokio::join!(client.version(), client.runtime_status());
-                    let mut g = crate::metrics::Gauges {
-                        containerd_up: up.is_ok(),
-                        cri_ready: cri.map(|s| s.runtime_ready).unwrap_or(false),
-                        recovery_pending: executor.pending_recovery().is_some(),
-                        ..Default::default()
-                    };
-                    let listed =
-                        crate::plan::journal::list(executor.state_dir()).unwrap_or_default();
-                    let mut applied = Vec::new();
-                    for l in listed {
-                        match l {
-                            crate::plan::Listed::Damaged(_) => g.damaged_changes += 1,
-                            crate::plan::Listed::Change(c) => applied.push(*c),
-                        }
-                    }
-                    applied.retain(|c| {
-                        c.state == crate::plan::ChangeState::Applied && c.meta.insecure.is_some()
-                    });
-                    g.insecure_settings = applied.len() as u64;
-                    g.insecure_overdue =
-                        crate::ttl::overdue(&applied, executor.clock().now_unix()).len() as u64;
-                    g
-                }
-            };
-            Some(tokio::spawn(crate::metrics::serve(
-                tcp,
-                metrics.clone(),
-                gauges,
-            )))
-        }
-    };
-    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
-    let rpc_timeout = settings.rpc_timeout();
-    let service = DiagnosticsService::new(settings, parts, metrics);
-    let expiry = service.spawn_expiry_task();
-    let result = serve(listener, service, rpc_timeout, shutdown).await;
-    expiry.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
+    let supervisor = Supervisor::new();
+    let metrics = crate::metrics::Metrics::new();
+    if let Some(addr) = settings.metrics_address {
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Metrics { addr, source })?;
+        tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+        let controller = Arc::clone(&controller);
+        let gauges = move || {
+            let controller = Arc::clone(&controller);
+            async move { gauges_of(&controller).await }
+        };
+        supervisor.spawn_service(
+            "metrics",
+            crate::metrics::serve(tcp, metrics.clone(), gauges),
+        );
+    }
+    let expiry_changed = Arc::new(tokio::sync::Notify::new());
+    supervisor.spawn_service(
+        "expiry",
+        end_times_to_live(Arc::clone(&controller), Arc::clone(&expiry_changed)),
+    );
+    notify(&[NotifyState::Ready, NotifyState::Status(&ready)]);
+
+    let service = DiagnosticsService::new(
+        controller,
+        supervisor.clone(),
+        Policy::new(settings.socket_group.clone()),
+        settings.max_concurrent_pulls,
+        expiry_changed,
+        metrics,
+    );
+    let result = serve(listener, service, settings.rpc_timeout(), shutdown).await;
+    // No new changes from here; those running finish (or the next start undoes them).
+    match supervisor.shutdown(SHUTDOWN_GRACE).await {
+        Drained::All => {}
+        Drained::TimedOut { still_running } => tracing::error!(
+            still_running,
+            "changes still running after the grace: the next start finishes or undoes them"
+        ),
     }
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// Ends insecure settings whose time to live is over, now and whenever one falls
+/// due, looking at the wall clock at least every minute; forever (the supervisor stops
+/// it).
+async fn end_times_to_live(controller: Arc<LiveController>, changed: Arc<tokio::sync::Notify>) {
+    loop {
+        let report = controller.end_due().await;
+        let until = report.next_due.unwrap_or(u64::MAX);
+        tokio::select! {
+            () = controller.clock().wait_until(until, EXPIRY_RECHECK) => {}
+            () = changed.notified() => {}
+        }
+    }
+}
+
+/// What the metrics gauges say, read at scrape time.
+async fn gauges_of(controller: &LiveController) -> crate::metrics::Gauges {
+    let containerd = controller.containerd_state().await;
+    let changes = controller.changes_summary();
+    crate::metrics::Gauges {
+        containerd_up: containerd.reachable,
+        cri_ready: containerd.cri_ready,
+        insecure_settings: changes.insecure.len() as u64,
+        insecure_overdue: changes.insecure.iter().filter(|i| i.overdue).count() as u64,
+        damaged_changes: changes.damaged.len() as u64,
+        recovery_pending: changes.pending_recovery.is_some(),
+    }
 }
 
 /// sd_notify is advisory: outside systemd there is no socket and nothing to do.

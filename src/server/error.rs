@@ -13,6 +13,8 @@ use crate::plan::journal::JournalError;
 use crate::systemd::SystemdError;
 
 use super::authz::Denied;
+use super::supervisor::Stopping;
+use crate::controller::ControllerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -25,35 +27,16 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
-    #[error(transparent)]
-    Containerd(#[from] ContainerdError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
-    Systemd(#[from] SystemdError),
-    #[error("there is no applied change to roll back: see `ctrdiag changes`")]
-    NothingToRollBack,
-    #[error(transparent)]
-    Fix(#[from] FixError),
-    #[error(transparent)]
-    NodeFiles(#[from] NodeFilesError),
-    #[error(
-        "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
-    )]
-    ContainerdVersionUnknown { reported: String },
     #[error(
         "{rpc} refused: {limit} test pulls or diagnoses are already running (max_concurrent_pulls); try again when they finish"
     )]
     Busy { rpc: &'static str, limit: usize },
+    #[error(transparent)]
+    Stopping(#[from] Stopping),
     #[error("ctrdiagd failed internally ({0}); see `journalctl -u ctrdiagd`")]
     Internal(String),
-    #[error("{host} presents no certificate with that SHA-256 fingerprint; it presents: {}. Check the fingerprint with the registry's operator", .presented.join("; "))]
-    FingerprintMismatch {
-        host: String,
-        presented: Vec<String>,
-    },
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
 }
 
 impl From<ServiceError> for Status {
@@ -63,19 +46,28 @@ impl From<ServiceError> for Status {
             ServiceError::InvalidArgument { .. } | ServiceError::Namespace(_) => {
                 Code::InvalidArgument
             }
-            ServiceError::Containerd(c) => containerd_code(c),
-            ServiceError::Apply(a) => apply_code(a),
-            ServiceError::Journal(j) => journal_code(j),
-            ServiceError::Systemd(s) => systemd_code(s),
-            ServiceError::NothingToRollBack => Code::FailedPrecondition,
-            ServiceError::Fix(f) => fix_code(f),
-            ServiceError::NodeFiles(n) => node_files_code(n),
-            ServiceError::ContainerdVersionUnknown { .. } => Code::FailedPrecondition,
-            ServiceError::FingerprintMismatch { .. } => Code::FailedPrecondition,
             ServiceError::Busy { .. } => Code::ResourceExhausted,
+            ServiceError::Stopping(_) => Code::Unavailable,
             ServiceError::Internal(_) => Code::Internal,
+            ServiceError::Controller(c) => controller_code(c),
         };
         Status::new(code, err.to_string())
+    }
+}
+
+fn controller_code(err: &ControllerError) -> Code {
+    match err {
+        ControllerError::Target(_) => Code::InvalidArgument,
+        ControllerError::Containerd(c) => containerd_code(c),
+        ControllerError::Apply(a) => apply_code(a),
+        ControllerError::Journal(j) => journal_code(j),
+        ControllerError::Systemd(s) => systemd_code(s),
+        ControllerError::Fix(f) => fix_code(f),
+        ControllerError::NodeFiles(n) => node_files_code(n),
+        ControllerError::ContainerdVersionUnknown { .. } | ControllerError::NothingToRollBack => {
+            Code::FailedPrecondition
+        }
+        ControllerError::Internal(_) => Code::Internal,
     }
 }
 
@@ -146,6 +138,10 @@ fn fix_code(err: &FixError) -> Code {
         FixError::Plan(p) => plan_code(p),
         FixError::BadCa(_) | FixError::NeedsVerifyImage { .. } => Code::InvalidArgument,
         FixError::BadRecord(_) => Code::DataLoss,
+        FixError::TtlTooLong | FixError::TtlNotInsecure | FixError::BadFingerprint => {
+            Code::InvalidArgument
+        }
+        FixError::FingerprintMismatch { .. } => Code::FailedPrecondition,
         FixError::NothingToRemove { .. } | FixError::ImportedRegistrySettings { .. } => {
             Code::FailedPrecondition
         }

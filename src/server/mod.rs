@@ -6,6 +6,7 @@ mod daemon;
 mod error;
 pub mod service;
 pub mod socket;
+pub mod supervisor;
 
 use std::future::Future;
 use std::time::Duration;

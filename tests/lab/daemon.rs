@@ -248,6 +248,12 @@ impl Daemon {
         self.process.assert_running();
     }
 
+    /// Sends SIGTERM and returns at once (the daemon drains on its own time).
+    pub fn send_sigterm(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal ctrdiagd");
+    }
+
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         self.process.terminate()

@@ -10,6 +10,7 @@ use crate::ctrconfig::{
     PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
 };
 use crate::plan::{InsecureMode, InsecureSetting, Plan, Step, sha256_hex};
+use crate::probe::PresentedCert;
 use crate::registry::host::{HostError, RegistryHost};
 use crate::registry::reference::{ImageRef, ReferenceError};
 
@@ -62,6 +63,104 @@ pub enum FixError {
     BadRecord(String),
     #[error("registry settings also come from imported file(s) {}: containerd merges them with config.toml, and ctrdiag will not edit around them; move those settings into config.toml (or drop them), then run the fix again", .files.join(", "))]
     ImportedRegistrySettings { files: Vec<String> },
+    #[error("a time to live is at most {} days", MAX_TTL.as_secs() / 86400)]
+    TtlTooLong,
+    #[error("a time to live is for --insecure-skip-verify and --plain-http only")]
+    TtlNotInsecure,
+    #[error(
+        "a SHA-256 fingerprint is 64 hex digits (colons optional), as `openssl x509 -noout -fingerprint -sha256` prints it"
+    )]
+    BadFingerprint,
+    #[error("{host} presents no certificate with that SHA-256 fingerprint; it presents: {}. Check the fingerprint with the registry's operator", .presented.join("; "))]
+    FingerprintMismatch {
+        host: String,
+        presented: Vec<String>,
+    },
+}
+
+/// The time to live of a fix, checked: at most [`MAX_TTL`], and only for a setting
+/// that turns something insecure on. `0` means none.
+pub fn check_ttl(ttl_secs: u64, insecure: bool) -> Result<Option<Duration>, FixError> {
+    match ttl_secs {
+        0 => Ok(None),
+        s if Duration::from_secs(s) > MAX_TTL => Err(FixError::TtlTooLong),
+        _ if !insecure => Err(FixError::TtlNotInsecure),
+        s => Ok(Some(Duration::from_secs(s))),
+    }
+}
+
+/// The insecure setting a fix of `mode` turns on for `host`, if it does.
+pub fn insecure_setting(host: &RegistryHost, mode: &FixMode) -> Option<InsecureSetting> {
+    let mode = match mode {
+        FixMode::InsecureSkipVerify => InsecureMode::SkipVerify,
+        FixMode::PlainHttp => InsecureMode::PlainHttp,
+        FixMode::Ca { .. } | FixMode::RemoveOverrides { .. } => return None,
+    };
+    Some(InsecureSetting {
+        host: host.to_string(),
+        mode,
+    })
+}
+
+/// The image a fix is proven with: the one the operator names, else the target's own
+/// image, except when removing overrides (which may rightly make the target's pull
+/// fail: only a named image proves that).
+pub fn verify_image(
+    requested: Option<String>,
+    target_image: Option<&ImageRef>,
+    removing_overrides: bool,
+) -> Option<String> {
+    match (requested, target_image) {
+        (Some(i), _) => Some(i),
+        (None, Some(i)) if !removing_overrides => Some(i.to_string()),
+        (None, _) => None,
+    }
+}
+
+/// `AB:CD:...`, `sha256:abcd...` and `abcd...` all name the same fingerprint: 64 lower
+/// case hex digits, or an error saying what a fingerprint looks like.
+pub fn normalize_fingerprint(s: &str) -> Result<String, FixError> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(FixError::BadFingerprint)
+    }
+}
+
+/// The certificate in `chain` whose SHA-256 fingerprint is `sha256` (as the operator
+/// confirmed it); otherwise an error listing what the registry does present.
+pub fn pick_presented<'a>(
+    host: &RegistryHost,
+    chain: &'a [PresentedCert],
+    sha256: &str,
+) -> Result<&'a PresentedCert, FixError> {
+    let want = normalize_fingerprint(sha256)?;
+    chain
+        .iter()
+        .find(|c| {
+            normalize_fingerprint(&c.sha256_fingerprint).ok().as_deref() == Some(want.as_str())
+        })
+        .ok_or_else(|| FixError::FingerprintMismatch {
+            host: host.to_string(),
+            presented: chain
+                .iter()
+                .map(|c| {
+                    let subject = c
+                        .info
+                        .as_ref()
+                        .map(|i| i.subject.clone())
+                        .unwrap_or_default();
+                    format!("{subject} {}", c.sha256_fingerprint)
+                })
+                .collect(),
+        })
 }
 
 /// Why a fix target is neither a registry host nor an image reference.
@@ -439,6 +538,67 @@ mod tests {
         assert!(split_target("../etc/x").is_err());
         assert!(split_target("r.test/UPPER").is_err());
         assert!(split_target("").is_err());
+    }
+
+    #[test]
+    fn a_ttl_is_bounded_and_only_for_insecure_settings() {
+        assert_eq!(check_ttl(0, false).unwrap(), None);
+        assert_eq!(
+            check_ttl(3600, true).unwrap(),
+            Some(Duration::from_secs(3600))
+        );
+        assert!(matches!(
+            check_ttl(3600, false),
+            Err(FixError::TtlNotInsecure)
+        ));
+        assert!(matches!(
+            check_ttl(MAX_TTL.as_secs() + 1, true),
+            Err(FixError::TtlTooLong)
+        ));
+    }
+
+    #[test]
+    fn the_verify_image_is_the_named_one_or_the_target_but_not_when_removing() {
+        let target: ImageRef = "r.test:5000/app:1".parse().unwrap();
+        assert_eq!(
+            verify_image(None, Some(&target), false).as_deref(),
+            Some("r.test:5000/app:1")
+        );
+        assert_eq!(verify_image(None, Some(&target), true), None);
+        assert_eq!(
+            verify_image(Some("r.test:5000/x:2".into()), None, true).as_deref(),
+            Some("r.test:5000/x:2")
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_matched_whatever_their_spelling() {
+        let cert = PresentedCert {
+            sha256_fingerprint: ["AB"; 32].join(":"),
+            info: None,
+            parse_error: None,
+            der: Vec::new(),
+        };
+        let host: RegistryHost = "r.test:5000".parse().unwrap();
+        let chain = [cert];
+        for spelling in [
+            "ab".repeat(32),
+            format!("sha256:{}", "AB".repeat(32)),
+            ["ab"; 32].join(":"),
+        ] {
+            assert!(
+                pick_presented(&host, &chain, &spelling).is_ok(),
+                "{spelling}"
+            );
+        }
+        assert!(matches!(
+            pick_presented(&host, &chain, &"cd".repeat(32)),
+            Err(FixError::FingerprintMismatch { .. })
+        ));
+        assert!(matches!(
+            pick_presented(&host, &chain, "abc"),
+            Err(FixError::BadFingerprint)
+        ));
     }
 
     #[test]

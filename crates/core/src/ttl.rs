@@ -15,6 +15,12 @@ pub const FIRST_RETRY_SECS: u64 = 30;
 /// Longest wait between two tries.
 pub const MAX_RETRY_SECS: u64 = 15 * 60;
 
+/// When a setting given `ttl` at `now` (Unix seconds) must end: the time to live
+/// counts from the request.
+pub fn expires_at(now: u64, ttl: Option<std::time::Duration>) -> Option<u64> {
+    ttl.map(|t| now + t.as_secs())
+}
+
 /// The applied changes whose insecure setting should have ended by `now` and has not:
 /// the ones an operator must hear about. A change whose own time to live is over
 /// while a later change keeps the same setting on is not among them.

@@ -45,7 +45,7 @@ fn print_json(value: &serde_json::Value) {
 
 /// A plan for people, printed by the library's one plan renderer.
 fn print_plan(plan: &pb::PlanView) {
-    let text = crate::plan::render_plan(
+    let text = ctrdiag_core::plan::render_plan(
         &plan.title,
         &plan.steps,
         Some(plan.verify_pull.as_str()),

@@ -175,7 +175,41 @@ pub struct ConfigFacts {
     pub imports: Vec<String>,
 }
 
+/// How config.toml tells CRI about registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryMechanism {
+    /// `config_path` and hosts.toml.
+    HostsDir,
+    /// The deprecated `mirrors` / `configs` / `auths` tables.
+    Legacy,
+    /// Both (on 1.x a trap when the legacy side is `mirrors` or `configs.tls`).
+    Both,
+    None,
+}
+
+impl RegistryMechanism {
+    /// The stable name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryMechanism::HostsDir => "hosts_dir",
+            RegistryMechanism::Legacy => "legacy",
+            RegistryMechanism::Both => "both",
+            RegistryMechanism::None => "none",
+        }
+    }
+}
+
 impl ConfigFacts {
+    /// Which mechanism the file uses for registries.
+    pub fn mechanism(&self) -> RegistryMechanism {
+        match (self.config_path.is_some(), self.has_legacy_registry()) {
+            (true, true) => RegistryMechanism::Both,
+            (true, false) => RegistryMechanism::HostsDir,
+            (false, true) => RegistryMechanism::Legacy,
+            (false, false) => RegistryMechanism::None,
+        }
+    }
+
     /// Any `mirrors`, `configs` or `auths`: deprecated, and on 2.x enough to switch CRI
     /// pulls from the Transfer service to local pull mode.
     pub fn has_legacy_registry(&self) -> bool {

@@ -10,6 +10,7 @@ pub mod hosts_dir;
 pub mod hosts_toml;
 mod migrate;
 pub mod plan;
+pub mod trust;
 pub mod version;
 
 mod textpatch;
@@ -18,7 +19,9 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
-pub use config_toml::{ConfigError, ConfigFacts, ConfigPath, ConfigToml, ConfigVersion};
+pub use config_toml::{
+    ConfigError, ConfigFacts, ConfigPath, ConfigToml, ConfigVersion, RegistryMechanism,
+};
 pub use error::{Position, SyntaxError};
 pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts, NodeFiles};
 pub use findings::{Finding, findings};
@@ -29,4 +32,5 @@ pub use plan::{
     Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
     plan_trust,
 };
+pub use trust::ca_files_for;
 pub use version::{ContainerdVersion, VersionError};

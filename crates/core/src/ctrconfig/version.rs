@@ -28,6 +28,15 @@ pub struct ContainerdVersion {
 }
 
 impl ContainerdVersion {
+    /// What to read a missing config.toml as when containerd does not say its version
+    /// (it is down): the current major's layout. Only a missing file's defaults depend
+    /// on it; findings are never made for a version that was not reported.
+    pub const ASSUMED_WHEN_UNKNOWN: ContainerdVersion = ContainerdVersion {
+        major: 2,
+        minor: 0,
+        patch: 0,
+    };
+
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         ContainerdVersion {
             major,

@@ -164,7 +164,24 @@ fn config_finding(f: &ConfigFinding) -> Finding {
                 Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
             ),
         ],
-        _ => Vec::new(),
+        ConfigFinding::MultiRootIgnored { .. } => vec![remedy(
+            "a fix sets a single config_path root in the same change",
+            Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
+        )],
+        ConfigFinding::HostsTomlInvalid { .. } => vec![remedy(
+            "correct the named line, or let ctrdiag write a usable hosts.toml for the registry",
+            Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
+        )],
+        ConfigFinding::DeprecatedLegacyRegistry { .. } => vec![remedy(
+            "move the registry settings to hosts.toml; a CA fix does it for one registry",
+            Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
+        )],
+        ConfigFinding::ConfigVersion1 | ConfigFinding::ConfigVersionUnreadable { .. } => {
+            vec![remedy(
+                "rewrite config.toml in this containerd's layout (`containerd config migrate` on 2.x prints it), review it, then replace the file",
+                None,
+            )]
+        }
     };
     Finding {
         cause,

@@ -9,4 +9,6 @@ pub use crate::cause::{self, CauseCode, Severity};
 pub use classify::{Classification, ErrorFacts, classify};
 pub use engine::{Evidence, Facts, Finding, PullResult, Remedy, diagnose, healthy};
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod wordings;

@@ -6,7 +6,7 @@
 use super::classify::classify;
 use crate::cause::CauseCode;
 
-const WORDINGS: &[(&str, CauseCode)] = &[
+pub(crate) const WORDINGS: &[(&str, CauseCode)] = &[
     ("", CauseCode::Unknown),
     (
         r#"failed to pull and unpack image "registry.ctrdiag.test:5443/aegis/aegis-hc-install:latest": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:5443/v2/aegis/aegis-hc-install/manifests/latest": tls: failed to verify certificate: x509: certificate signed by unknown authority"#,

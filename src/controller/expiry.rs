@@ -1,6 +1,6 @@
-//! Ends insecure settings whose time to live is over. Flow, not policy: which edits
-//! end a setting is [`crate::fix::plan_insecure_end`]'s business, running them the
-//! executor's.
+//! Ends insecure settings whose time to live is over. Flow, not policy: when a setting
+//! ends is [`crate::ttl`]'s business, which edits end it
+//! [`crate::fix::plan_insecure_end`]'s, running them the executor's.
 //!
 //! Changes turning on the same setting for the same registry end together, when the
 //! last of their times to live is over (two `--insecure-skip-verify --ttl` fixes keep
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::containerd::ContainerdClient;
+use super::ports::{ContainerdPort, UnitManager};
 use crate::ctrconfig::ContainerdVersion;
 use crate::plan::{
     ApplyOutcome, ChangeId, ChangeMeta, ChangeRecord, Event, Executor, InsecureSetting, journal,
@@ -39,21 +39,21 @@ struct Retry {
     not_before: u64,
 }
 
-pub struct Expiry {
-    executor: Executor,
-    containerd: ContainerdClient,
+pub struct Expiry<C, U> {
+    executor: Executor<C, U>,
+    containerd: C,
     config_file: PathBuf,
     unit: String,
     retries: Mutex<HashMap<InsecureSetting, Retry>>,
 }
 
-impl Expiry {
+impl<C: ContainerdPort, U: UnitManager> Expiry<C, U> {
     pub fn new(
-        executor: Executor,
-        containerd: ContainerdClient,
+        executor: Executor<C, U>,
+        containerd: C,
         config_file: PathBuf,
         unit: String,
-    ) -> Expiry {
+    ) -> Expiry<C, U> {
         Expiry {
             executor,
             containerd,
