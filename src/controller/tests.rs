@@ -549,3 +549,30 @@ async fn a_pulled_outcome_keeps_the_image_id() {
     assert_eq!(r.cause, None);
     assert!(!r.removed_after, "kept");
 }
+
+#[tokio::test]
+async fn restart_goes_through_the_unit_manager_and_waits_for_cri() {
+    let lab = lab("2.1.9", "version = 3\n");
+    lab.containerd.set_cri_ready(false);
+    lab.controller.restart_containerd().await.unwrap();
+    assert_eq!(lab.units.restarts(), 1);
+    assert!(lab.controller.containerd_state().await.cri_ready);
+}
+
+#[tokio::test]
+async fn images_are_listed_in_the_default_namespace_unless_one_is_named() {
+    let lab = lab("2.1.9", "version = 3\n");
+    let (ns, images) = lab.controller.images(None).await.unwrap();
+    assert_eq!(ns.as_str(), "k8s.io");
+    assert!(images.is_empty());
+    let other: crate::containerd::Namespace = "default".parse().unwrap();
+    assert_eq!(
+        lab.controller.images(Some(other)).await.unwrap().0.as_str(),
+        "default"
+    );
+    lab.containerd.set_down();
+    assert!(matches!(
+        lab.controller.images(None).await,
+        Err(ControllerError::Containerd(_))
+    ));
+}
