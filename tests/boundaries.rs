@@ -83,11 +83,12 @@ async fn no_output_and_no_log_line_holds_a_secret() {
         let run = daemon.cli(&args).await;
         outputs.push((args.join(" "), text(&run)));
     }
-    // The outputs really show the files around the secrets (or the test proves nothing).
+    // The outputs really show the files around the secrets (or the test proves nothing):
+    // diagnose names the setting and its file, the diffs show the file itself.
     let diagnose = &outputs[1].1;
     assert!(diagnose.contains("skip_verify"), "{diagnose}");
-    assert!(diagnose.contains("Authorization"), "{diagnose}");
     assert!(outputs[2].1.contains("[host."), "{}", outputs[2].1);
+    assert!(outputs[2].1.contains("Authorization"), "{}", outputs[2].1);
     assert!(
         outputs[4].1.contains("private key"),
         "the bundle is refused: {}",

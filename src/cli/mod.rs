@@ -93,7 +93,7 @@ pub enum Command {
 
 /// How `ctrdiag fix` should fix the registry: exactly one mode.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["ca", "ca_from_server", "insecure_skip_verify", "plain_http", "remove_overrides"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["ca", "ca_from_server", "pin_server_certificate", "insecure_skip_verify", "plain_http", "remove_overrides"])))]
 pub struct FixArgs {
     /// An image reference (it is pulled to prove the fix) or a registry `host[:port]`.
     pub target: String,
@@ -103,7 +103,11 @@ pub struct FixArgs {
     /// Trust the CA certificate the registry presents, if its fingerprint is --sha256.
     #[arg(long, requires = "sha256")]
     pub ca_from_server: bool,
-    /// SHA-256 fingerprint of the CA, as confirmed with the registry's operator.
+    /// Trust exactly the registry's own certificate, if its fingerprint is --sha256:
+    /// for a registry that does not send its CA. Renewing the certificate breaks it.
+    #[arg(long, requires = "sha256")]
+    pub pin_server_certificate: bool,
+    /// SHA-256 fingerprint of that certificate, as confirmed with the registry's operator.
     #[arg(long, value_name = "FINGERPRINT")]
     pub sha256: Option<String>,
     /// Skip certificate verification. For test environments only; see --ttl.

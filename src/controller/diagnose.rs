@@ -5,9 +5,10 @@
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError, PullReport};
 use crate::containerd::{ContainerdError, PullOutcome};
-use crate::ctrconfig::{ca_files_for, findings};
-use crate::diagnose::{CauseCode, Facts, Finding, PullResult, diagnose, healthy};
+use crate::ctrconfig::{HostTrust, findings, host_trust};
+use crate::diagnose::{CauseCode, Facts, Finding, InsecureChange, PullResult, diagnose, healthy};
 use crate::fix::split_target;
+use crate::plan::{ChangeState, journal};
 use crate::registry::probe::ProbeReport;
 
 /// What diagnose found about one target.
@@ -48,22 +49,23 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             }
         };
         let config_file = self.node.containerd_config.display().to_string();
-        let (config_findings, ca_files, hosts_toml) = match &version {
+        let (config_findings, trust) = match &version {
             Some(v) => match crate::nodefiles::read(&self.node.containerd_config, v) {
                 Ok(files) => {
                     tried.push(format!("read {config_file}"));
-                    let (cas, hosts_toml) = ca_files_for(&files.facts, &host, v);
-                    (findings(&files.facts, v), cas, hosts_toml)
+                    let trust = host_trust(&files.facts, &host, v);
+                    tried.push(describe_trust(&host, &trust));
+                    (findings(&files.facts, v), trust)
                 }
                 Err(e) => {
                     tried.push(format!("read {config_file}: {e}"));
-                    (Vec::new(), Vec::new(), None)
+                    (Vec::new(), HostTrust::default())
                 }
             },
-            None => (Vec::new(), Vec::new(), None),
+            None => (Vec::new(), HostTrust::default()),
         };
 
-        let (report, ca_problems) = self.prober.probe(&host, &ca_files).await;
+        let (report, ca_problems) = self.prober.probe(&host, &trust.ca_files).await;
         tried.extend(ca_problems);
         tried.extend(report.steps.iter().map(|s| s.describe()));
 
@@ -111,7 +113,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             pull: pull_result,
             probe: Some(&report),
             config: &config_findings,
-            hosts_toml,
+            insecure_change: self.insecure_change_for(&host.to_string()),
+            trust,
             containerd_problem,
         });
         Ok(Diagnosis {
@@ -124,6 +127,49 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             pull,
             probe: report,
         })
+    }
+}
+
+impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
+    /// The latest applied ctrdiag change that keeps an insecure setting on for `host`.
+    fn insecure_change_for(&self, host: &str) -> Option<InsecureChange> {
+        journal::changes(self.executor.state_dir())
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|c| {
+                c.state == ChangeState::Applied
+                    && c.meta.insecure.as_ref().is_some_and(|i| i.host == host)
+            })
+            .map(|c| InsecureChange {
+                expires_unix: c.expires_unix(),
+                id: c.id.to_string(),
+            })
+    }
+}
+
+/// One line for "What was tried": what containerd is configured to do for `host`.
+fn describe_trust(host: &crate::registry::host::RegistryHost, t: &HostTrust) -> String {
+    let source = t.source.as_deref().unwrap_or("no file");
+    let mut what = Vec::new();
+    if t.plain_http {
+        what.push("plain HTTP".to_string());
+    }
+    if t.skip_verify {
+        what.push("skip_verify".to_string());
+    }
+    if !t.ca_files.is_empty() {
+        what.push(format!("CA {}", t.ca_files.join(", ")));
+    }
+    if what.is_empty() {
+        format!(
+            "containerd's configuration for {host}: nothing ({source}); system trust store only"
+        )
+    } else {
+        format!(
+            "containerd's configuration for {host}: {} ({source})",
+            what.join(", ")
+        )
     }
 }
 

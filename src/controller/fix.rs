@@ -5,8 +5,8 @@
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError};
 use crate::fix::{
-    FixMode, FixSpec, ca_path, check_ttl, insecure_setting, pick_presented, plan_fix, split_target,
-    verify_image,
+    FixMode, FixSpec, Wanted, ca_path, check_ttl, insecure_setting, pick_presented, plan_fix,
+    split_target, verify_image,
 };
 use crate::plan::{ApplyOutcome, ChangeMeta, Plan, ProgressSink, fsops};
 
@@ -17,8 +17,12 @@ pub enum RequestedMode {
     Ca {
         pem: String,
     },
-    /// Trust the certificate the registry presents whose SHA-256 fingerprint is this.
+    /// Trust the CA certificate the registry presents whose SHA-256 fingerprint is this.
     CaFromServer {
+        sha256: String,
+    },
+    /// Pin the registry's own certificate whose SHA-256 fingerprint is this.
+    PinServerCertificate {
         sha256: String,
     },
     InsecureSkipVerify,
@@ -72,8 +76,14 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             RequestedMode::Ca { pem } => FixMode::Ca { pem },
             RequestedMode::CaFromServer { sha256 } => {
                 let (report, _) = self.prober.probe(&host, &[]).await;
-                let cert = pick_presented(&host, &report.chain, &sha256)?;
+                let cert = pick_presented(&host, &report.chain, &sha256, Wanted::Ca)?;
                 FixMode::Ca { pem: cert.pem() }
+            }
+            RequestedMode::PinServerCertificate { sha256 } => {
+                let (report, _) = self.prober.probe(&host, &[]).await;
+                let cert = pick_presented(&host, &report.chain, &sha256, Wanted::Leaf)?;
+                tracing::warn!(%host, "pinning the registry's own certificate: renewing it breaks pulls");
+                FixMode::PinCertificate { pem: cert.pem() }
             }
             RequestedMode::InsecureSkipVerify => FixMode::InsecureSkipVerify,
             RequestedMode::PlainHttp => FixMode::PlainHttp,

@@ -78,13 +78,27 @@ fn lab(version: &str, config: &str) -> Lab {
 const WITH_CONFIG_PATH: &str =
     "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"{certs}\"\n";
 
-/// A registry whose certificate a private CA signed: one certificate presented.
+/// A registry with a self-signed certificate (its own CA), the only one it presents.
 fn untrusted_report() -> ProbeReport {
     let mut r = ProbeReport::new(HOST.into(), "r.test".into(), 5000);
     let der = b"a certificate".to_vec();
+    let t = crate::registry::probe::Timestamp::from_unix(NOW as i64);
     r.chain.push(PresentedCert {
         sha256_fingerprint: crate::registry::probe::fingerprint(&der),
-        info: None,
+        info: Some(crate::registry::probe::CertInfo {
+            subject: "CN=r.test".into(),
+            issuer: "CN=r.test".into(),
+            common_name: Some("r.test".into()),
+            dns_names: vec!["r.test".into()],
+            ip_addresses: Vec::new(),
+            not_before: t.clone(),
+            not_after: t,
+            self_signed: true,
+            is_ca: false,
+            key: "ECDSA P-256".into(),
+            serial: "01".into(),
+            ca_issuers: Vec::new(),
+        }),
         parse_error: None,
         der,
     });

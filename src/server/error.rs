@@ -141,7 +141,7 @@ fn fix_code(err: &FixError) -> Code {
         FixError::TtlTooLong | FixError::TtlNotInsecure | FixError::BadFingerprint => {
             Code::InvalidArgument
         }
-        FixError::FingerprintMismatch { .. } => Code::FailedPrecondition,
+        FixError::FingerprintMismatch { .. } | FixError::NotACa { .. } => Code::FailedPrecondition,
         FixError::NothingToRemove { .. } | FixError::ImportedRegistrySettings { .. } => {
             Code::FailedPrecondition
         }

@@ -55,6 +55,10 @@ causes! {
     // config.toml version the running containerd cannot read.
     ConfigDeprecated => "config_deprecated",
     ConfigUnreadable => "config_unreadable",
+    // What is configured and works, but insecurely: plain HTTP, and verification off
+    // although the certificate is valid.
+    PlainHttpInUse => "plain_http_in_use",
+    VerificationSkipped => "verification_skipped",
     Unknown => "unknown",
 }
 
@@ -93,7 +97,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_match_design_md() {
-        assert_eq!(CauseCode::ALL.len(), 23);
+        assert_eq!(CauseCode::ALL.len(), 25);
         for c in CauseCode::ALL {
             assert_eq!(c.as_str().parse::<CauseCode>(), Ok(*c));
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{c}\""));

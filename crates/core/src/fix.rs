@@ -26,6 +26,9 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub enum FixMode {
     /// Trust this CA (PEM): the right fix for a private CA.
     Ca { pem: String },
+    /// Trust exactly this server certificate (PEM), pinned as the host's CA: works
+    /// until the certificate is renewed.
+    PinCertificate { pem: String },
     /// Skip certificate verification: test environments only.
     InsecureSkipVerify,
     /// The registry speaks plain HTTP.
@@ -71,11 +74,98 @@ pub enum FixError {
         "a SHA-256 fingerprint is 64 hex digits (colons optional), as `openssl x509 -noout -fingerprint -sha256` prints it"
     )]
     BadFingerprint,
-    #[error("{host} presents no certificate with that SHA-256 fingerprint; it presents: {}. Check the fingerprint with the registry's operator", .presented.join("; "))]
+    #[error("{host} presents no certificate with that SHA-256 fingerprint. It sends: {}.{} Check the fingerprint with the registry's operator", .presented.join("; "), choices(.ca_sent, host, .leaf_sha256))]
     FingerprintMismatch {
         host: String,
+        /// Each certificate sent, with its role and fingerprint.
         presented: Vec<String>,
+        /// Whether a CA certificate is among them.
+        ca_sent: bool,
+        leaf_sha256: Option<String>,
     },
+    #[error("the certificate with that fingerprint is {host}'s own certificate ({subject}), not a CA: it was signed by a CA the registry does not send.{} ", choices(&false, host, &Some(.sha256.clone())))]
+    NotACa {
+        host: String,
+        subject: String,
+        sha256: String,
+    },
+}
+
+/// What the operator can do when the CA they want is not in what the registry sends.
+fn choices(ca_sent: &bool, host: &str, leaf: &Option<String>) -> String {
+    if *ca_sent {
+        return String::new();
+    }
+    let pin = leaf
+        .as_ref()
+        .map(|fp| {
+            format!(
+                " Or pin the registry's own certificate: `ctrdiag fix {host} --pin-server-certificate --sha256 {fp}` (it stops working when that certificate is renewed)."
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        " The CA that signed it is not sent (most registries send only their own certificate): get the CA certificate from the registry's operator and run `ctrdiag fix {host} --ca ca.crt`.{pin}"
+    )
+}
+
+/// What a presented certificate is in the chain, for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertRole {
+    /// The registry's own certificate (first in the chain).
+    Leaf,
+    /// The leaf, signed by itself: it is its own CA.
+    SelfSignedLeaf,
+    /// A CA certificate signed by another.
+    Intermediate,
+    /// A self-signed CA certificate.
+    Root,
+    /// Anything else the server sent along.
+    Other,
+}
+
+impl CertRole {
+    /// Whether installing this certificate as a CA file makes sense.
+    pub fn is_ca(self) -> bool {
+        matches!(
+            self,
+            CertRole::SelfSignedLeaf | CertRole::Intermediate | CertRole::Root
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertRole::Leaf => "leaf (the registry's own certificate)",
+            CertRole::SelfSignedLeaf => "self-signed leaf (its own CA)",
+            CertRole::Intermediate => "intermediate CA",
+            CertRole::Root => "root CA",
+            CertRole::Other => "certificate",
+        }
+    }
+}
+
+/// The role of the certificate at `index` of a presented chain.
+pub fn cert_role(index: usize, cert: &PresentedCert) -> CertRole {
+    let (is_ca, self_signed) = cert
+        .info
+        .as_ref()
+        .map_or((false, false), |i| (i.is_ca, i.self_signed));
+    match (index, is_ca, self_signed) {
+        (0, _, true) => CertRole::SelfSignedLeaf,
+        (0, _, false) => CertRole::Leaf,
+        (_, true, true) => CertRole::Root,
+        (_, true, false) => CertRole::Intermediate,
+        (_, false, _) => CertRole::Other,
+    }
+}
+
+/// Which certificate of the chain a fix asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// A CA (`--ca-from-server`): an intermediate, a root, or a self-signed leaf.
+    Ca,
+    /// The registry's own certificate, pinned (`--pin-server-certificate`).
+    Leaf,
 }
 
 /// The time to live of a fix, checked: at most [`MAX_TTL`], and only for a setting
@@ -94,7 +184,9 @@ pub fn insecure_setting(host: &RegistryHost, mode: &FixMode) -> Option<InsecureS
     let mode = match mode {
         FixMode::InsecureSkipVerify => InsecureMode::SkipVerify,
         FixMode::PlainHttp => InsecureMode::PlainHttp,
-        FixMode::Ca { .. } | FixMode::RemoveOverrides { .. } => return None,
+        FixMode::Ca { .. } | FixMode::PinCertificate { .. } | FixMode::RemoveOverrides { .. } => {
+            return None;
+        }
     };
     Some(InsecureSetting {
         host: host.to_string(),
@@ -135,32 +227,57 @@ pub fn normalize_fingerprint(s: &str) -> Result<String, FixError> {
 }
 
 /// The certificate in `chain` whose SHA-256 fingerprint is `sha256` (as the operator
-/// confirmed it); otherwise an error listing what the registry does present.
+/// confirmed it), if it is what `wanted` asks for; otherwise an error listing what the
+/// registry does send, each with its role, and what the choices are.
 pub fn pick_presented<'a>(
     host: &RegistryHost,
     chain: &'a [PresentedCert],
     sha256: &str,
+    wanted: Wanted,
 ) -> Result<&'a PresentedCert, FixError> {
     let want = normalize_fingerprint(sha256)?;
-    chain
-        .iter()
-        .find(|c| {
-            normalize_fingerprint(&c.sha256_fingerprint).ok().as_deref() == Some(want.as_str())
-        })
-        .ok_or_else(|| FixError::FingerprintMismatch {
+    let same = |c: &PresentedCert| {
+        normalize_fingerprint(&c.sha256_fingerprint).ok().as_deref() == Some(want.as_str())
+    };
+    let leaf_sha256 = chain.first().map(|c| c.sha256_fingerprint.clone());
+    let found = chain.iter().enumerate().find(|(_, c)| same(c));
+    match (found, wanted) {
+        (Some((i, c)), Wanted::Ca) if cert_role(i, c).is_ca() => Ok(c),
+        (Some((0, c)), Wanted::Ca) => Err(FixError::NotACa {
+            host: host.to_string(),
+            subject: c
+                .info
+                .as_ref()
+                .map(|i| i.subject.clone())
+                .unwrap_or_default(),
+            sha256: c.sha256_fingerprint.clone(),
+        }),
+        (Some((0, c)), Wanted::Leaf) => Ok(c),
+        _ => Err(FixError::FingerprintMismatch {
             host: host.to_string(),
             presented: chain
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(i, c)| {
                     let subject = c
                         .info
                         .as_ref()
-                        .map(|i| i.subject.clone())
+                        .map(|x| x.subject.clone())
                         .unwrap_or_default();
-                    format!("{subject} {}", c.sha256_fingerprint)
+                    format!(
+                        "{} {subject} (SHA-256 {})",
+                        cert_role(i, c).as_str(),
+                        c.sha256_fingerprint
+                    )
                 })
                 .collect(),
-        })
+            ca_sent: chain
+                .iter()
+                .enumerate()
+                .any(|(i, c)| cert_role(i, c).is_ca()),
+            leaf_sha256,
+        }),
+    }
 }
 
 /// Why a fix target is neither a registry host nor an image reference.
@@ -244,8 +361,9 @@ pub fn plan_fix(
     };
     let mut steps = Vec::new();
     let (title, edits) = match &spec.mode {
-        FixMode::Ca { pem } => {
+        FixMode::Ca { pem } | FixMode::PinCertificate { pem } => {
             check_ca_pem(pem)?;
+            let pinned = matches!(spec.mode, FixMode::PinCertificate { .. });
             let path = ca_path(facts, &spec.host, certs_dir);
             let edits = plan_trust(
                 facts,
@@ -260,10 +378,22 @@ pub fn plan_fix(
                     before: existing_ca,
                     after: pem.clone(),
                     mode: 0o644,
-                    why: format!("the CA that signed {}'s certificate", spec.host),
+                    why: if pinned {
+                        format!("{}'s own certificate, pinned: renewing it breaks pulls until it is pinned again", spec.host)
+                    } else {
+                        format!("the CA that signed {}'s certificate", spec.host)
+                    },
                 });
             }
-            (format!("trust the CA of {} (hosts.toml)", spec.host), edits)
+            let title = if pinned {
+                format!(
+                    "pin the certificate of {} (hosts.toml; until it is renewed)",
+                    spec.host
+                )
+            } else {
+                format!("trust the CA of {} (hosts.toml)", spec.host)
+            };
+            (title, edits)
         }
         FixMode::InsecureSkipVerify => (
             format!(
@@ -587,18 +717,78 @@ mod tests {
             ["ab"; 32].join(":"),
         ] {
             assert!(
-                pick_presented(&host, &chain, &spelling).is_ok(),
+                pick_presented(&host, &chain, &spelling, Wanted::Leaf).is_ok(),
                 "{spelling}"
             );
         }
         assert!(matches!(
-            pick_presented(&host, &chain, &"cd".repeat(32)),
+            pick_presented(&host, &chain, &"cd".repeat(32), Wanted::Leaf),
             Err(FixError::FingerprintMismatch { .. })
         ));
         assert!(matches!(
-            pick_presented(&host, &chain, "abc"),
+            pick_presented(&host, &chain, "abc", Wanted::Ca),
             Err(FixError::BadFingerprint)
         ));
+    }
+
+    fn cert(fp: &str, is_ca: bool, self_signed: bool) -> PresentedCert {
+        let t = crate::probe::Timestamp::from_unix(0);
+        PresentedCert {
+            sha256_fingerprint: fp.repeat(32),
+            info: Some(crate::probe::CertInfo {
+                subject: format!("CN={fp}"),
+                issuer: "CN=ca".into(),
+                common_name: None,
+                dns_names: Vec::new(),
+                ip_addresses: Vec::new(),
+                not_before: t.clone(),
+                not_after: t,
+                self_signed,
+                is_ca,
+                key: "ECDSA P-256".into(),
+                serial: "01".into(),
+                ca_issuers: Vec::new(),
+            }),
+            parse_error: None,
+            der: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_leaf_alone_is_no_ca_and_the_error_says_what_to_do_instead() {
+        let host: RegistryHost = "r.test:5000".parse().unwrap();
+        let leaf_only = [cert("aa", false, false)];
+        let err = pick_presented(&host, &leaf_only, &"aa".repeat(32), Wanted::Ca).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, FixError::NotACa { .. }), "{text}");
+        assert!(
+            text.contains("not a CA") && text.contains("--pin-server-certificate"),
+            "{text}"
+        );
+        assert!(text.contains("--ca ca.crt"), "{text}");
+        assert!(pick_presented(&host, &leaf_only, &"aa".repeat(32), Wanted::Leaf).is_ok());
+
+        let err = pick_presented(&host, &leaf_only, &"bb".repeat(32), Wanted::Ca).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("leaf (the registry's own certificate) CN=aa"),
+            "{text}"
+        );
+        assert!(text.contains("The CA that signed it is not sent"), "{text}");
+
+        // With the chain: the intermediate is a CA, and nothing more is suggested.
+        let chain = [cert("aa", false, false), cert("bb", true, false)];
+        assert!(pick_presented(&host, &chain, &"bb".repeat(32), Wanted::Ca).is_ok());
+        let text = pick_presented(&host, &chain, &"cc".repeat(32), Wanted::Ca)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("intermediate CA CN=bb") && !text.contains("not sent"),
+            "{text}"
+        );
+        // A self-signed leaf is its own CA.
+        let own = [cert("dd", false, true)];
+        assert!(pick_presented(&host, &own, &"dd".repeat(32), Wanted::Ca).is_ok());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `ctrdiag fix TARGET --ca FILE | --ca-from-server --sha256 FP | --insecure-skip-verify
+//! `ctrdiag fix TARGET --ca FILE | --ca-from-server --sha256 FP | --pin-server-certificate
+//! --sha256 FP | --insecure-skip-verify
 //! | --plain-http | --remove-overrides [--dry-run]`
 
 use serde_json::json;
@@ -21,14 +22,18 @@ fn request(args: &FixArgs) -> Result<pb::FixRequest, Failure> {
             )
         })?;
         Mode::CaPem(pem)
-    } else if args.ca_from_server {
+    } else if args.ca_from_server || args.pin_server_certificate {
         let fp = args.sha256.clone().ok_or_else(|| {
             Failure::new(
                 Exit::Usage,
-                "--ca-from-server needs --sha256 FINGERPRINT: confirm the CA's fingerprint with the registry's operator first (see `ctrdiag diagnose`)",
+                "--ca-from-server and --pin-server-certificate need --sha256 FINGERPRINT: confirm the fingerprint with the registry's operator first (see `ctrdiag diagnose`)",
             )
         })?;
-        Mode::CaFromServerSha256(fp)
+        if args.pin_server_certificate {
+            Mode::PinServerCertificateSha256(fp)
+        } else {
+            Mode::CaFromServerSha256(fp)
+        }
     } else if args.insecure_skip_verify {
         Mode::InsecureSkipVerify(true)
     } else if args.plain_http {

@@ -29,11 +29,14 @@ fn requested_mode(req: &pb::FixRequest) -> Result<RequestedMode, ServiceError> {
     };
     match &req.mode {
         None => Err(invalid(
-            "say how to fix: --ca FILE, --ca-from-server --sha256 FINGERPRINT, --insecure-skip-verify, --plain-http or --remove-overrides",
+            "say how to fix: --ca FILE, --ca-from-server --sha256 FINGERPRINT, --pin-server-certificate --sha256 FINGERPRINT, --insecure-skip-verify, --plain-http or --remove-overrides",
         )),
         Some(Mode::CaPem(pem)) => Ok(RequestedMode::Ca { pem: pem.clone() }),
         Some(Mode::CaFromServerSha256(fp)) => {
             Ok(RequestedMode::CaFromServer { sha256: fp.clone() })
+        }
+        Some(Mode::PinServerCertificateSha256(fp)) => {
+            Ok(RequestedMode::PinServerCertificate { sha256: fp.clone() })
         }
         Some(Mode::InsecureSkipVerify(true)) => Ok(RequestedMode::InsecureSkipVerify),
         Some(Mode::PlainHttp(true)) => Ok(RequestedMode::PlainHttp),

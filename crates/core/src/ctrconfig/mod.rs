@@ -32,5 +32,5 @@ pub use plan::{
     Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
     plan_trust,
 };
-pub use trust::ca_files_for;
+pub use trust::{HostTrust, host_trust};
 pub use version::{ContainerdVersion, VersionError};

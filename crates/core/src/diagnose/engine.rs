@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::classify::{Classification, classify};
 use crate::cause::{CauseCode, Severity};
 use crate::ctrconfig::Finding as ConfigFinding;
+use crate::ctrconfig::HostTrust;
 use crate::probe::{Fact, ProbeReport, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,10 +57,35 @@ pub struct Facts<'a> {
     pub pull: Option<PullResult>,
     pub probe: Option<&'a ProbeReport>,
     pub config: &'a [ConfigFinding],
-    /// The hosts.toml containerd reads for this host, if any.
-    pub hosts_toml: Option<String>,
+    /// What containerd is configured to do for this host (CA files, skip_verify,
+    /// plain HTTP, and the file that says so).
+    pub trust: HostTrust,
+    /// The ctrdiag change that turned an insecure setting on for this host, if one did.
+    pub insecure_change: Option<InsecureChange>,
     /// containerd itself could not be asked (down, or its CRI plugin not loaded).
     pub containerd_problem: Option<(CauseCode, String)>,
+}
+
+/// A ctrdiag change that keeps an insecure setting on for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsecureChange {
+    pub id: String,
+    /// When its time to live ends (Unix seconds); `None`: it has none.
+    pub expires_unix: Option<u64>,
+}
+
+impl InsecureChange {
+    /// `change ID, until 2026-12-02T10:00:00Z` (or `with no time to live`).
+    fn describe(&self) -> String {
+        match self.expires_unix {
+            Some(at) => format!(
+                "change {}, until {}",
+                self.id,
+                crate::probe::Timestamp::from_unix(at as i64).rfc3339
+            ),
+            None => format!("change {}, with no time to live", self.id),
+        }
+    }
 }
 
 fn ev(label: &str, value: impl Into<String>) -> Evidence {
@@ -419,6 +445,112 @@ fn pull_finding(c: &Classification, facts: &Facts<'_>, target: &str) -> Finding 
     }
 }
 
+/// Facts about the TLS handshake, meaningless for a registry containerd talks HTTP to.
+fn is_tls_fact(fact: &Fact) -> bool {
+    matches!(
+        fact,
+        Fact::TlsHandshake { .. }
+            | Fact::TlsClientCertRequired { .. }
+            | Fact::TlsClientCertRejected { .. }
+            | Fact::PlainHttpToHttpsPort { .. }
+    )
+}
+
+/// Plain HTTP configured and working: healthy, with a note.
+fn plain_http_note(facts: &Facts<'_>) -> Finding {
+    let mut evidence = Vec::new();
+    if let Some(source) = &facts.trust.source {
+        evidence.push(ev("http:// set in", source.clone()));
+    }
+    if let Some(change) = &facts.insecure_change {
+        evidence.push(ev("made by", change.describe()));
+    }
+    Finding {
+        cause: CauseCode::PlainHttpInUse,
+        severity: Severity::Info,
+        summary: format!(
+            "pulls from {} use plain HTTP, as containerd is configured to: nothing is encrypted or verified",
+            facts.host
+        ),
+        evidence,
+        remedies: vec![remedy(
+            "serve the registry over TLS and trust its CA when you can",
+            Some(format!("ctrdiag fix {} --ca /path/to/ca.crt", facts.host)),
+        )],
+    }
+}
+
+/// Verification is off and pulls work: what the certificate's real problem is, what
+/// fixes it, and which change keeps verification off until when.
+fn skip_verify_warning(facts: &Facts<'_>, verdict: &Verdict, target: &str) -> Finding {
+    let host = &facts.host;
+    let mut evidence = Vec::new();
+    if let Some(source) = &facts.trust.source {
+        evidence.push(ev("skip_verify set in", source.clone()));
+    }
+    if let Some(change) = &facts.insecure_change {
+        evidence.push(ev("made by", change.describe()));
+    }
+    evidence.push(ev("the certificate, checked anyway", verdict.to_string()));
+    let mut remedies = match verdict_cause(verdict) {
+        Some(CauseCode::TlsExpired) => vec![remedy(
+            "renew the registry's certificate; no change on the node makes an expired certificate valid",
+            None,
+        )],
+        Some(CauseCode::TlsNotYetValid) => vec![remedy(
+            "check the node's clock (NTP), or the certificate's start date on the registry",
+            None,
+        )],
+        Some(CauseCode::TlsHostnameMismatch) | Some(CauseCode::TlsLegacyCommonName) => {
+            vec![remedy(
+                format!("reissue the registry's certificate with {host} in its subjectAltName"),
+                None,
+            )]
+        }
+        Some(CauseCode::TlsUnknownAuthority) => vec![remedy(
+            "trust the registry's CA instead: a CA fix turns verification back on",
+            Some(format!("ctrdiag fix {target} --ca /path/to/ca.crt")),
+        )],
+        Some(_) => Vec::new(),
+        None => vec![remedy(
+            "the certificate is valid: turn verification back on",
+            facts
+                .insecure_change
+                .as_ref()
+                .map(|c| format!("ctrdiag rollback {}", c.id)),
+        )],
+    };
+    if let Some(change) = &facts.insecure_change
+        && verdict_cause(verdict).is_some()
+    {
+        remedies.push(remedy(
+            format!("then end the insecure setting ({})", change.describe()),
+            Some(format!("ctrdiag rollback {}", change.id)),
+        ));
+    }
+    let (cause, summary) = match verdict_cause(verdict) {
+        Some(cause) => (
+            cause,
+            format!(
+                "pulls from {host} work only because certificate verification is skipped: the certificate is {verdict}"
+            ),
+        ),
+        None => (
+            CauseCode::VerificationSkipped,
+            format!(
+                "certificate verification for {host} is off, although its certificate is valid"
+            ),
+        ),
+    };
+    Finding {
+        cause,
+        severity: Severity::Warning,
+        summary,
+        evidence,
+        remedies,
+    }
+}
+
 fn verdict_cause(v: &Verdict) -> Option<CauseCode> {
     match v {
         Verdict::Trusted => None,
@@ -481,7 +613,12 @@ fn probe_findings(
 ) -> (Vec<Finding>, Vec<Finding>) {
     let host = &facts.host;
     let mut out = Vec::new();
+    // containerd speaks plain HTTP to this registry: what TLS did is beside the point.
+    let plain = facts.trust.plain_http;
     for fact in &probe.facts {
+        if plain && is_tls_fact(fact) {
+            continue;
+        }
         let (cause, severity, summary) = match fact {
             Fact::DnsFailure { error } => (
                 CauseCode::DnsFailure,
@@ -539,6 +676,12 @@ fn probe_findings(
         });
     }
     let mut disagreements = Vec::new();
+    if plain {
+        if pull_cause.is_none() {
+            out.push(plain_http_note(facts));
+        }
+        return (out, disagreements);
+    }
     let Some(trust) = &probe.trust else {
         return (out, disagreements);
     };
@@ -603,28 +746,35 @@ fn probe_findings(
             cause: pull_cause.unwrap_or(CauseCode::Unknown),
             severity: Severity::Error,
             summary,
-            evidence,
+            evidence: evidence.clone(),
             remedies,
         });
     }
-    if facts.pull == Some(PullResult::Ok) && verdict_cause(effective).is_some() {
-        out.retain(|f| f.severity != Severity::Error || f.cause == CauseCode::Unknown);
-        out.push(Finding {
-            cause: CauseCode::TlsUnknownAuthority,
-            severity: Severity::Warning,
-            summary: format!(
-                "pulls from {host} work only because certificate verification is skipped"
-            ),
-            evidence: facts
-                .hosts_toml
-                .iter()
-                .map(|t| ev("hosts.toml", crate::redact::secrets(t)))
-                .collect(),
-            remedies: vec![remedy(
-                "trust the CA instead of skipping verification",
-                Some(format!("ctrdiag fix {target} --ca /path/to/ca.crt")),
-            )],
+    // containerd pulls (or, verification off, would): what the probe saw is a warning.
+    let pulls =
+        facts.pull == Some(PullResult::Ok) || (facts.pull.is_none() && facts.trust.skip_verify);
+    if pulls && pull_cause.is_none() {
+        out.retain(|f| {
+            !(f.severity == Severity::Error && verdict_cause(effective) == Some(f.cause))
         });
+        if facts.trust.skip_verify {
+            out.push(skip_verify_warning(facts, effective, target));
+        } else if let Some(cause) = verdict_cause(effective) {
+            // containerd trusts what the probe does not: a CA the probe could not load,
+            // or one it reads from elsewhere.
+            disagreements.push(Finding {
+                cause,
+                severity: Severity::Warning,
+                summary: format!(
+                    "containerd's pull from {host} works, but the probe does not trust its certificate ({effective}): containerd trusts something the probe was not told about"
+                ),
+                evidence: evidence.clone(),
+                remedies: vec![remedy(
+                    "check which CA files containerd uses for the host (`ctrdiag diagnose` lists them under What was tried)",
+                    None,
+                )],
+            });
+        }
     }
     (out, disagreements)
 }

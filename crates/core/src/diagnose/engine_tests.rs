@@ -1,10 +1,10 @@
 //! The findings engine: what users read. One case per cause code, and the rules that
 //! combine the pull, the probe and the configuration.
 
-use super::engine::{Facts, PullResult, diagnose, healthy};
+use super::engine::{Facts, InsecureChange, PullResult, diagnose, healthy};
 use super::wordings::WORDINGS;
 use crate::cause::{CauseCode, Severity};
-use crate::ctrconfig::Finding as ConfigFinding;
+use crate::ctrconfig::{Finding as ConfigFinding, HostTrust};
 use crate::probe::{Fact, PresentedCert, ProbeReport, TrustReport, Verdict};
 
 const HOST: &str = "r.test:5000";
@@ -16,7 +16,8 @@ fn facts<'a>(config: &'a [ConfigFinding]) -> Facts<'a> {
         pull: None,
         probe: None,
         config,
-        hosts_toml: None,
+        trust: HostTrust::default(),
+        insecure_change: None,
         containerd_problem: None,
     }
 }
@@ -42,13 +43,24 @@ fn config_for(cause: CauseCode) -> Vec<ConfigFinding> {
     vec![finding]
 }
 
-/// Facts that should yield a finding of `cause` (with `config` from [`config_for`]).
-fn facts_for(cause: CauseCode, config: &[ConfigFinding]) -> Facts<'_> {
+/// Facts that should yield a finding of `cause` (with `config` from [`config_for`],
+/// and `valid` the probe of a registry whose certificate is fine).
+fn facts_for<'a>(
+    cause: CauseCode,
+    config: &'a [ConfigFinding],
+    valid: &'a ProbeReport,
+) -> Facts<'a> {
     let mut f = facts(config);
     if !config.is_empty() {
         return f;
     }
     match cause {
+        CauseCode::PlainHttpInUse | CauseCode::VerificationSkipped => {
+            f.probe = Some(valid);
+            f.pull = Some(PullResult::Ok);
+            f.trust.plain_http = cause == CauseCode::PlainHttpInUse;
+            f.trust.skip_verify = cause == CauseCode::VerificationSkipped;
+        }
         CauseCode::CriUnavailable | CauseCode::ContainerdUnreachable => {
             f.containerd_problem = Some((cause, "containerd said no".into()));
         }
@@ -70,7 +82,8 @@ fn facts_for(cause: CauseCode, config: &[ConfigFinding]) -> Facts<'_> {
 fn every_cause_code_has_a_finding_that_says_what_to_do() {
     for cause in CauseCode::ALL {
         let config = config_for(*cause);
-        let found = diagnose(&facts_for(*cause, &config));
+        let valid = probe_with(Verdict::Trusted, None);
+        let found = diagnose(&facts_for(*cause, &config, &valid));
         let f = found
             .iter()
             .find(|f| f.cause == *cause)
@@ -78,7 +91,8 @@ fn every_cause_code_has_a_finding_that_says_what_to_do() {
         assert!(!f.summary.trim().is_empty(), "{cause}: no summary");
         assert!(!f.remedies.is_empty(), "{cause}: no remedy: {f:#?}");
         let expected = match cause {
-            CauseCode::ConfigDeprecated => Severity::Warning,
+            CauseCode::ConfigDeprecated | CauseCode::VerificationSkipped => Severity::Warning,
+            CauseCode::PlainHttpInUse => Severity::Info,
             _ => Severity::Error,
         };
         assert_eq!(f.severity, expected, "{cause}");
@@ -141,30 +155,57 @@ fn the_probe_adds_its_chain_to_the_pulls_finding_instead_of_a_second_one() {
 }
 
 #[test]
-fn a_pull_that_works_only_because_verification_is_off_is_a_warning_with_redacted_evidence() {
-    let probe = probe_with(Verdict::UnknownIssuer, None);
+fn verification_off_names_the_real_problem_the_change_and_its_end() {
+    let probe = probe_with(
+        Verdict::Expired {
+            not_after: crate::probe::Timestamp::from_unix(1_700_000_000),
+        },
+        None,
+    );
     let mut f = facts(&[]);
     f.probe = Some(&probe);
     f.pull = Some(PullResult::Ok);
-    f.hosts_toml = Some(
-        "[host.\"https://r.test:5000\"]\n  skip_verify = true\n  [host.\"https://r.test:5000\".header]\n    Authorization = \"Basic c2VjcmV0\"\n".into(),
-    );
+    f.trust = HostTrust {
+        skip_verify: true,
+        source: Some("/etc/containerd/certs.d/r.test:5000/hosts.toml".into()),
+        hosts_toml: Some(
+            "[host.\"https://r.test:5000\".header]\n  Authorization = \"Basic c2VjcmV0\"\n".into(),
+        ),
+        ..HostTrust::default()
+    };
+    f.insecure_change = Some(InsecureChange {
+        id: "20261202T063200-1".into(),
+        expires_unix: Some(1_800_000_000),
+    });
     let found = diagnose(&f);
     assert!(healthy(&found), "{found:#?}");
     let w = found
         .iter()
         .find(|f| f.severity == Severity::Warning)
         .expect("a warning");
-    assert!(
-        w.summary.contains("verification is skipped"),
-        "{}",
-        w.summary
+    assert_eq!(
+        w.cause,
+        CauseCode::TlsExpired,
+        "the real problem, not the CA"
     );
-    let evidence = &w.evidence[0].value;
-    assert!(evidence.contains("skip_verify"), "{evidence}");
+    assert!(w.summary.contains("expired"), "{}", w.summary);
+    let text = format!("{w:?}");
+    assert!(text.contains("renew"), "{text}");
     assert!(
-        !evidence.contains("c2VjcmV0"),
-        "a secret in the evidence: {evidence}"
+        !text.contains("--ca "),
+        "a CA cannot help an expired certificate: {text}"
+    );
+    assert!(
+        text.contains("20261202T063200-1") && text.contains("2027-01-15T08:00:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ctrdiag rollback 20261202T063200-1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Authorization"),
+        "the whole hosts.toml is not evidence: {text}"
     );
 }
 
@@ -216,5 +257,251 @@ fn probe_facts_become_findings_and_errors_come_first() {
         found
             .iter()
             .any(|f| f.cause == CauseCode::AuthRequired && f.severity == Severity::Info)
+    );
+}
+
+// ---- the table: registry faults × what containerd is configured to do
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    UnknownCa,
+    Expired,
+    NotYetValid,
+    WrongHost,
+    CnOnly,
+    SelfSigned,
+    PlainHttpRegistry,
+    ClientCertRequired,
+    Unreachable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing configured for the host.
+    Nothing,
+    /// hosts.toml names the registry's CA.
+    RightCa,
+    /// Verification off (hosts.toml, or the legacy table on 1.x).
+    SkipVerify,
+    /// `http://` for the registry.
+    PlainHttp,
+    /// A multi-root config_path 2.1 ignores: in effect, nothing.
+    MultiRootIgnored,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict3 {
+    Healthy,
+    Warning(CauseCode),
+    Error(CauseCode),
+}
+
+const FAULTS: [Fault; 9] = [
+    Fault::UnknownCa,
+    Fault::Expired,
+    Fault::NotYetValid,
+    Fault::WrongHost,
+    Fault::CnOnly,
+    Fault::SelfSigned,
+    Fault::PlainHttpRegistry,
+    Fault::ClientCertRequired,
+    Fault::Unreachable,
+];
+
+const STATES: [State; 5] = [
+    State::Nothing,
+    State::RightCa,
+    State::SkipVerify,
+    State::PlainHttp,
+    State::MultiRootIgnored,
+];
+
+/// The cause a fault shows as when nothing hides it.
+fn fault_cause(fault: Fault) -> CauseCode {
+    match fault {
+        Fault::UnknownCa | Fault::SelfSigned => CauseCode::TlsUnknownAuthority,
+        Fault::Expired => CauseCode::TlsExpired,
+        Fault::NotYetValid => CauseCode::TlsNotYetValid,
+        Fault::WrongHost => CauseCode::TlsHostnameMismatch,
+        Fault::CnOnly => CauseCode::TlsLegacyCommonName,
+        Fault::PlainHttpRegistry => CauseCode::HttpResponseToHttps,
+        Fault::ClientCertRequired => CauseCode::TlsClientCertRequired,
+        Fault::Unreachable => CauseCode::ConnectionRefused,
+    }
+}
+
+fn is_certificate_fault(fault: Fault) -> bool {
+    !matches!(
+        fault,
+        Fault::PlainHttpRegistry | Fault::ClientCertRequired | Fault::Unreachable
+    )
+}
+
+/// The probe's verdict on a certificate fault, against `trust`.
+fn verdict_of(fault: Fault, with_right_ca: bool) -> Verdict {
+    let t = crate::probe::Timestamp::from_unix(1_700_000_000);
+    match fault {
+        Fault::UnknownCa | Fault::SelfSigned if with_right_ca => Verdict::Trusted,
+        Fault::UnknownCa | Fault::SelfSigned => Verdict::UnknownIssuer,
+        Fault::Expired => Verdict::Expired { not_after: t },
+        Fault::NotYetValid => Verdict::NotYetValid { not_before: t },
+        Fault::WrongHost => Verdict::NotValidForName {
+            presented: vec!["other.test".into()],
+        },
+        Fault::CnOnly => Verdict::CnOnly {
+            common_name: "r.test".into(),
+        },
+        Fault::PlainHttpRegistry | Fault::ClientCertRequired | Fault::Unreachable => {
+            Verdict::Trusted
+        }
+    }
+}
+
+/// What the probe sees of `fault` with containerd's `state` for the CA files.
+fn probe_of(fault: Fault, state: State) -> ProbeReport {
+    let mut r = ProbeReport::new(HOST.into(), "r.test".into(), 5000);
+    match fault {
+        Fault::PlainHttpRegistry => r.facts.push(Fact::PlainHttpToHttpsPort {
+            first_bytes: "HTTP/1.1 400".into(),
+        }),
+        Fault::ClientCertRequired => r.facts.push(Fact::TlsClientCertRequired {
+            alert: "certificate required".into(),
+        }),
+        Fault::Unreachable => r.facts.push(Fact::ConnectionRefused {
+            address: "127.0.0.1:5000".parse().unwrap(),
+        }),
+        _ => {
+            let right_ca = state == State::RightCa;
+            r.trust = Some(TrustReport {
+                system_roots: 140,
+                system_root_errors: Vec::new(),
+                system: verdict_of(fault, false),
+                ca_files: if right_ca {
+                    vec!["/ca.crt".into()]
+                } else {
+                    Vec::new()
+                },
+                with_ca_files: right_ca.then(|| verdict_of(fault, true)),
+            });
+        }
+    }
+    r
+}
+
+/// What containerd's CRI pull does with `fault` in `state` (as measured in the lab).
+fn pull_of(fault: Fault, state: State) -> PullResult {
+    let cause = match (state, fault) {
+        (State::PlainHttp, Fault::PlainHttpRegistry) => return PullResult::Ok,
+        (State::PlainHttp, Fault::Unreachable) => CauseCode::ConnectionRefused,
+        (State::PlainHttp, _) => CauseCode::PlainHttpToHttpsPort,
+        (State::SkipVerify, f) if is_certificate_fault(f) => return PullResult::Ok,
+        (State::RightCa, Fault::UnknownCa | Fault::SelfSigned) => return PullResult::Ok,
+        (_, f) => fault_cause(f),
+    };
+    let (text, _) = WORDINGS
+        .iter()
+        .find(|(_, c)| *c == cause)
+        .unwrap_or_else(|| panic!("no wording for {cause}"));
+    PullResult::Failed {
+        message: (*text).to_string(),
+    }
+}
+
+fn trust_of(state: State) -> HostTrust {
+    let source = Some("/etc/containerd/certs.d/r.test:5000/hosts.toml".to_string());
+    match state {
+        State::Nothing | State::MultiRootIgnored => HostTrust::default(),
+        State::RightCa => HostTrust {
+            ca_files: vec!["/ca.crt".into()],
+            source,
+            ..HostTrust::default()
+        },
+        State::SkipVerify => HostTrust {
+            skip_verify: true,
+            source,
+            ..HostTrust::default()
+        },
+        State::PlainHttp => HostTrust {
+            plain_http: true,
+            source,
+            ..HostTrust::default()
+        },
+    }
+}
+
+/// What diagnose must say for `fault` in `state`.
+fn expected(fault: Fault, state: State) -> Verdict3 {
+    match (state, fault) {
+        (State::RightCa, Fault::UnknownCa | Fault::SelfSigned) => Verdict3::Healthy,
+        (State::SkipVerify, f) if is_certificate_fault(f) => Verdict3::Warning(fault_cause(f)),
+        (State::PlainHttp, Fault::PlainHttpRegistry) => Verdict3::Healthy,
+        (State::PlainHttp, Fault::Unreachable) => Verdict3::Error(CauseCode::ConnectionRefused),
+        (State::PlainHttp, _) => Verdict3::Error(CauseCode::PlainHttpToHttpsPort),
+        (_, f) => Verdict3::Error(fault_cause(f)),
+    }
+}
+
+#[test]
+fn every_registry_fault_in_every_node_state_gets_the_right_verdict() {
+    let multi_root = [ConfigFinding::MultiRootIgnored {
+        config_path: "/a:/b".into(),
+    }];
+    let mut wrong = Vec::new();
+    for fault in FAULTS {
+        for state in STATES {
+            let probe = probe_of(fault, state);
+            let config: &[ConfigFinding] = if state == State::MultiRootIgnored {
+                &multi_root
+            } else {
+                &[]
+            };
+            let mut f = facts(config);
+            f.probe = Some(&probe);
+            f.pull = Some(pull_of(fault, state));
+            f.trust = trust_of(state);
+            let found = diagnose(&f);
+            let got = if !healthy(&found) {
+                let cause = found
+                    .iter()
+                    .find(|x| x.severity == Severity::Error && x.cause != CauseCode::ConfigIgnored)
+                    .map(|x| x.cause)
+                    .unwrap_or(CauseCode::ConfigIgnored);
+                Verdict3::Error(cause)
+            } else if let Some(w) = found.iter().find(|x| x.severity == Severity::Warning) {
+                Verdict3::Warning(w.cause)
+            } else {
+                Verdict3::Healthy
+            };
+            let want = expected(fault, state);
+            if got != want {
+                wrong.push(format!(
+                    "{fault:?} × {state:?}: want {want:?}, got {got:?}: {found:#?}"
+                ));
+            }
+            if state == State::MultiRootIgnored {
+                assert!(found.iter().any(|x| x.cause == CauseCode::ConfigIgnored));
+            }
+            if state == State::PlainHttp && fault == Fault::PlainHttpRegistry {
+                assert!(
+                    found
+                        .iter()
+                        .any(|x| x.cause == CauseCode::PlainHttpInUse
+                            && x.severity == Severity::Info)
+                );
+            }
+            for x in &found {
+                assert!(
+                    !(x.severity == Severity::Error && x.remedies.is_empty()),
+                    "{fault:?} × {state:?}: an error without a remedy: {x:#?}"
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} rows wrong:\n{}",
+        wrong.len(),
+        FAULTS.len() * STATES.len(),
+        wrong.join("\n\n")
     );
 }
