@@ -285,6 +285,10 @@ enum State {
     SkipVerify,
     /// `http://` for the registry.
     PlainHttp,
+    /// The legacy `configs.<host>.tls.ca_file` (1.x without config_path).
+    LegacyCa,
+    /// The legacy `configs.<host>.tls.insecure_skip_verify` (1.x without config_path).
+    LegacySkipVerify,
     /// A multi-root config_path 2.1 ignores: in effect, nothing.
     MultiRootIgnored,
 }
@@ -308,13 +312,24 @@ const FAULTS: [Fault; 9] = [
     Fault::Unreachable,
 ];
 
-const STATES: [State; 5] = [
+const STATES: [State; 7] = [
     State::Nothing,
     State::RightCa,
     State::SkipVerify,
     State::PlainHttp,
     State::MultiRootIgnored,
+    State::LegacyCa,
+    State::LegacySkipVerify,
 ];
+
+/// The state as containerd acts on it: a legacy table acts like its hosts.toml twin.
+fn acting_as(state: State) -> State {
+    match state {
+        State::LegacyCa => State::RightCa,
+        State::LegacySkipVerify => State::SkipVerify,
+        other => other,
+    }
+}
 
 /// The cause a fault shows as when nothing hides it.
 fn fault_cause(fault: Fault) -> CauseCode {
@@ -359,6 +374,7 @@ fn verdict_of(fault: Fault, with_right_ca: bool) -> Verdict {
 
 /// What the probe sees of `fault` with containerd's `state` for the CA files.
 fn probe_of(fault: Fault, state: State) -> ProbeReport {
+    let state = acting_as(state);
     let mut r = ProbeReport::new(HOST.into(), "r.test".into(), 5000);
     match fault {
         Fault::PlainHttpRegistry => r.facts.push(Fact::PlainHttpToHttpsPort {
@@ -390,7 +406,7 @@ fn probe_of(fault: Fault, state: State) -> ProbeReport {
 
 /// What containerd's CRI pull does with `fault` in `state` (as measured in the lab).
 fn pull_of(fault: Fault, state: State) -> PullResult {
-    let cause = match (state, fault) {
+    let cause = match (acting_as(state), fault) {
         (State::PlainHttp, Fault::PlainHttpRegistry) => return PullResult::Ok,
         (State::PlainHttp, Fault::Unreachable) => CauseCode::ConnectionRefused,
         (State::PlainHttp, _) => CauseCode::PlainHttpToHttpsPort,
@@ -408,8 +424,11 @@ fn pull_of(fault: Fault, state: State) -> PullResult {
 }
 
 fn trust_of(state: State) -> HostTrust {
-    let source = Some("/etc/containerd/certs.d/r.test:5000/hosts.toml".to_string());
-    match state {
+    let source = Some(match state {
+        State::LegacyCa | State::LegacySkipVerify => "/etc/containerd/config.toml".to_string(),
+        _ => "/etc/containerd/certs.d/r.test:5000/hosts.toml".to_string(),
+    });
+    match acting_as(state) {
         State::Nothing | State::MultiRootIgnored => HostTrust::default(),
         State::RightCa => HostTrust {
             ca_files: vec!["/ca.crt".into()],
@@ -426,12 +445,13 @@ fn trust_of(state: State) -> HostTrust {
             source,
             ..HostTrust::default()
         },
+        State::LegacyCa | State::LegacySkipVerify => unreachable!("acting_as maps them"),
     }
 }
 
 /// What diagnose must say for `fault` in `state`.
 fn expected(fault: Fault, state: State) -> Verdict3 {
-    match (state, fault) {
+    match (acting_as(state), fault) {
         (State::RightCa, Fault::UnknownCa | Fault::SelfSigned) => Verdict3::Healthy,
         (State::SkipVerify, f) if is_certificate_fault(f) => Verdict3::Warning(fault_cause(f)),
         (State::PlainHttp, Fault::PlainHttpRegistry) => Verdict3::Healthy,
