@@ -47,7 +47,21 @@ struct SettingsFile {
     dbus_address: Option<String>,
     metrics_address: Option<String>,
     max_concurrent_pulls: Option<usize>,
+    credential_files: Option<Vec<PathBuf>>,
+    credential_provider_config: Option<PathBuf>,
 }
+
+/// Where the kubelet looks for docker-style credential files (its root directory, its
+/// working directory `/`, root's and `/`'s `.docker`, and the legacy `.dockercfg`).
+pub const DEFAULT_CREDENTIAL_FILES: &[&str] = &[
+    "/var/lib/kubelet/config.json",
+    "/config.json",
+    "/root/.docker/config.json",
+    "/.docker/config.json",
+    "/var/lib/kubelet/.dockercfg",
+    "/.dockercfg",
+    "/root/.dockercfg",
+];
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -77,6 +91,12 @@ pub struct Settings {
     /// Test pulls and diagnoses that may run at once; more are refused with
     /// `ResourceExhausted` (`max_concurrent_pulls`).
     pub max_concurrent_pulls: usize,
+    /// Docker-style credential files to scan and clean (`credential_files`; replaces
+    /// [`DEFAULT_CREDENTIAL_FILES`]).
+    pub credential_files: Vec<PathBuf>,
+    /// The kubelet's `--image-credential-provider-config`, if it has one
+    /// (`credential_provider_config`).
+    pub credential_provider_config: Option<PathBuf>,
 }
 
 impl Settings {
@@ -102,6 +122,8 @@ impl Default for Settings {
             dbus_address: None,
             metrics_address: None,
             max_concurrent_pulls: 4,
+            credential_files: DEFAULT_CREDENTIAL_FILES.iter().map(PathBuf::from).collect(),
+            credential_provider_config: None,
         }
     }
 }
@@ -177,6 +199,18 @@ impl Settings {
             Some(0) => return Err(invalid("max_concurrent_pulls", "must be at least 1".into())),
             Some(n) => n,
         };
+        let credential_files = match file.credential_files {
+            None => d.credential_files,
+            Some(list) => {
+                if let Some(p) = list.iter().find(|p| !p.is_absolute()) {
+                    return Err(invalid(
+                        "credential_files",
+                        format!("must hold absolute paths, not {p:?}"),
+                    ));
+                }
+                list
+            }
+        };
         let socket_group = file.socket_group.unwrap_or(d.socket_group);
         if socket_group.is_empty() {
             return Err(invalid("socket_group", "must name a group".into()));
@@ -202,6 +236,15 @@ impl Settings {
             dbus_address: file.dbus_address,
             metrics_address,
             max_concurrent_pulls,
+            credential_files,
+            credential_provider_config: match file.credential_provider_config {
+                None => None,
+                Some(p) => Some(absolute(
+                    "credential_provider_config",
+                    Some(p),
+                    PathBuf::new(),
+                )?),
+            },
         })
     }
 }
@@ -251,6 +294,17 @@ mod tests {
         assert!(e.contains("`namespace`"), "{e}");
         assert!(parse("pull_timeout_secs = 0").is_err());
         assert!(parse("max_concurrent_pulls = 0").is_err());
+        assert!(parse("credential_files = [\"relative.json\"]").is_err());
+        let s = parse("credential_files = [\"/x/config.json\"]\ncredential_provider_config = \"/etc/kubernetes/cp.yaml\"\n").unwrap();
+        assert_eq!(s.credential_files, [PathBuf::from("/x/config.json")]);
+        assert_eq!(
+            s.credential_provider_config,
+            Some(PathBuf::from("/etc/kubernetes/cp.yaml"))
+        );
+        assert_eq!(
+            parse("").unwrap().credential_files.len(),
+            DEFAULT_CREDENTIAL_FILES.len()
+        );
         assert_eq!(
             parse("max_concurrent_pulls = 2")
                 .unwrap()

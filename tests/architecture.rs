@@ -7,6 +7,7 @@ const CORE_MAY_USE: &[&str] = &[
     "memchr",
     "ring",
     "serde",
+    "serde_json",
     "similar",
     "thiserror",
     "time",

@@ -306,3 +306,21 @@ impl From<&crate::diagnose::Finding> for pb::Finding {
         }
     }
 }
+
+impl From<&crate::controller::creds::CredsScan> for pb::ScanCredentialsResponse {
+    fn from(s: &crate::controller::creds::CredsScan) -> Self {
+        pb::ScanCredentialsResponse {
+            entries: s
+                .entries
+                .iter()
+                .map(|e| pb::CredentialEntry {
+                    file: e.file.clone(),
+                    registry: e.registry.clone(),
+                    kind: e.kind.as_str().to_string(),
+                    key: e.key.clone(),
+                })
+                .collect(),
+            problems: s.problems.clone(),
+        }
+    }
+}

@@ -85,10 +85,56 @@ pub enum Command {
     },
     /// Restart containerd through systemd and wait until its CRI answers. Needs root.
     RestartContainerd,
+    /// Registry credentials on the node: where they are, and removing them.
+    #[command(subcommand)]
+    Creds(CredsCommand),
+    /// The node's image cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredsCommand {
+    /// Every place that holds registry credentials the kubelet or containerd may use
+    /// (never the secrets themselves): what `crictl info | grep auth` tries to tell.
+    Scan {
+        /// Only this registry's (`host[:port]`).
+        registry: Option<String>,
+    },
+    /// Remove one registry's credentials (or all) as a change: shown first, proven by a
+    /// pull when an image is given, undone by `ctrdiag rollback`. Needs root.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["registry", "all"])))]
+    Clean {
+        registry: Option<String>,
+        /// Every registry's credentials.
+        #[arg(long)]
+        all: bool,
+        /// Pull this image through CRI afterwards; undo everything if it fails.
+        #[arg(long, value_name = "IMAGE")]
+        verify_image: Option<String>,
+        /// Show the plan and diffs without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove every cached image of a registry (all its names, through CRI) so the next
+    /// pull fetches it again; refuses images containers use. Needs root.
+    Purge {
+        registry: String,
+        /// Remove images containers use too.
+        #[arg(long)]
+        force: bool,
+        /// Show the plan without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// How `ctrdiag fix` should fix the registry: exactly one mode.

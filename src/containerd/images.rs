@@ -51,19 +51,27 @@ impl ContainerdClient {
         }
         // `Get` answers OK with no labels for a namespace that does not exist; only
         // `List` tells.
-        let namespaces = NamespacesClient::new(self.channel.clone())
-            .list(self.request(ListNamespacesRequest::default()))
-            .await
-            .map_err(|s| self.status_error("ListNamespaces", s))?
-            .into_inner()
-            .namespaces;
-        if namespaces.iter().any(|n| n.name == self.namespace.as_str()) {
+        let names = self.namespace_names().await?;
+        if names.iter().any(|n| n == self.namespace.as_str()) {
             Ok(())
         } else {
             Err(ContainerdError::NamespaceNotFound {
                 namespace: self.namespace.to_string(),
             })
         }
+    }
+
+    /// The names of every namespace containerd knows.
+    pub(crate) async fn namespace_names(&self) -> Result<Vec<String>> {
+        Ok(NamespacesClient::new(self.channel.clone())
+            .list(self.request(ListNamespacesRequest::default()))
+            .await
+            .map_err(|s| self.status_error("ListNamespaces", s))?
+            .into_inner()
+            .namespaces
+            .into_iter()
+            .map(|n| n.name)
+            .collect())
     }
 
     /// Lists every image reference in the namespace, sorted by name.

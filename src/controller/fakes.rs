@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::ports::{ContainerdPort, Prober, UnitManager};
+use crate::cache::ContainerRef;
 use crate::containerd::{
     ContainerdError, ImageSummary, Namespace, PullOutcome, RuntimeStatus, ServerVersion, TestPull,
 };
@@ -21,6 +22,9 @@ struct ContainerdState {
     cri_ready: bool,
     pull: PullOutcome,
     pulls: Vec<String>,
+    images: Vec<ImageSummary>,
+    containers: Vec<ContainerRef>,
+    removed: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -41,6 +45,9 @@ impl FakeContainerd {
                 cri_ready: true,
                 pull: pulled(),
                 pulls: Vec::new(),
+                images: Vec::new(),
+                containers: Vec::new(),
+                removed: Vec::new(),
             })),
         }
     }
@@ -60,6 +67,30 @@ impl FakeContainerd {
 
     pub fn set_cri_ready(&self, ready: bool) {
         self.with(|s| s.cri_ready = ready);
+    }
+
+    /// Image records (name, target digest) in CRI's namespace.
+    pub fn set_images(&self, images: &[(&str, &str)]) {
+        let images = images
+            .iter()
+            .map(|(name, digest)| ImageSummary {
+                name: name.to_string(),
+                digest: digest.to_string(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                size: None,
+                created_unix: None,
+            })
+            .collect();
+        self.with(|s| s.images = images);
+    }
+
+    pub fn set_containers(&self, containers: Vec<ContainerRef>) {
+        self.with(|s| s.containers = containers);
+    }
+
+    /// Every image removed so far, in order.
+    pub fn removed(&self) -> Vec<String> {
+        self.with(|s| s.removed.clone())
     }
 
     /// Every image pulled so far, in order.
@@ -145,11 +176,18 @@ impl ContainerdPort for FakeContainerd {
 
     async fn list_images(&self, _: &Namespace) -> Result<Vec<ImageSummary>, ContainerdError> {
         self.version().await?;
-        Ok(Vec::new())
+        Ok(self.with(|s| s.images.clone()))
     }
 
-    async fn remove_image(&self, _: &Namespace, _: &str) -> Result<(), ContainerdError> {
-        self.version().await.map(|_| ())
+    async fn remove_image(&self, _: &Namespace, image: &str) -> Result<(), ContainerdError> {
+        self.version().await?;
+        self.with(|s| s.removed.push(image.to_string()));
+        Ok(())
+    }
+
+    async fn list_containers(&self) -> Result<Vec<ContainerRef>, ContainerdError> {
+        self.version().await?;
+        Ok(self.with(|s| s.containers.clone()))
     }
 }
 

@@ -59,11 +59,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
     /// Checks `req` and plans it from the node as it is now (after undoing an
     /// interrupted change, unless a dry run, which only says a change would be refused).
     pub async fn prepare_fix(&self, req: FixRequest) -> Result<PreparedFix, ControllerError> {
-        if req.dry_run {
-            self.executor.refuse_while_pending()?;
-        } else {
-            self.executor.resume_recovery().await?;
-        }
+        self.check_recovery(req.dry_run).await?;
         let (host, image) = split_target(&req.target)?;
         let removing = matches!(req.mode, RequestedMode::RemoveOverrides { .. });
         let verify_image = verify_image(req.verify_image, image.as_ref(), removing);
@@ -107,6 +103,17 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         };
         let plan = self.plan_for(&spec).await?;
         Ok(PreparedFix { plan, meta })
+    }
+
+    /// Before planning a change: an interrupted change is undone first (a dry run
+    /// writes nothing, so it only says that a change would be refused).
+    pub(super) async fn check_recovery(&self, dry_run: bool) -> Result<(), ControllerError> {
+        if dry_run {
+            self.executor.refuse_while_pending()?;
+        } else {
+            self.executor.resume_recovery().await?;
+        }
+        Ok(())
     }
 
     /// Applies a prepared fix: every step journaled, proven by a pull, or undone.

@@ -4,7 +4,9 @@
 //! answer. The decisions are the core's ([`ctrdiag_core`]); the outside world comes in
 //! through narrow [`ports`], so every flow is unit-tested with in-memory ports.
 
+pub mod cache;
 pub mod changes;
+pub mod creds;
 pub mod diagnose;
 pub mod expiry;
 pub mod fix;
@@ -41,6 +43,10 @@ pub struct NodeConfig {
     pub certs_dir: PathBuf,
     /// containerd's unit, restarted through the unit manager.
     pub containerd_unit: String,
+    /// Docker-style credential files the kubelet may read.
+    pub credential_files: Vec<PathBuf>,
+    /// The kubelet's credential provider config, if it has one.
+    pub credential_provider_config: Option<PathBuf>,
 }
 
 /// Why a flow could not give its answer. Each variant keeps its source's own words.
@@ -60,6 +66,10 @@ pub enum ControllerError {
     Fix(#[from] FixError),
     #[error(transparent)]
     NodeFiles(#[from] NodeFilesError),
+    #[error(transparent)]
+    Creds(#[from] crate::creds::CredsError),
+    #[error(transparent)]
+    Purge(#[from] crate::cache::PurgeError),
     #[error(
         "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
     )]

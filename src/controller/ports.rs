@@ -8,6 +8,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::cache::ContainerRef;
 use crate::containerd::{
     ContainerdClient, ContainerdError, ImageSummary, Namespace, RuntimeStatus, ServerVersion,
     TestPull,
@@ -41,6 +42,10 @@ pub trait ContainerdPort: Clone + Send + Sync + 'static {
         namespace: &Namespace,
         image: &str,
     ) -> impl Future<Output = Result<(), ContainerdError>> + Send;
+    /// Every container of every namespace, with the image record it names.
+    fn list_containers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ContainerRef>, ContainerdError>> + Send;
 }
 
 /// What the flows ask of the unit manager that runs containerd.
@@ -108,6 +113,12 @@ impl ContainerdPort for ContainerdClient {
         self.in_namespace(namespace.clone())
             .remove_image(image)
             .await
+    }
+
+    fn list_containers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ContainerRef>, ContainerdError>> + Send {
+        ContainerdClient::list_containers(self)
     }
 }
 

@@ -60,6 +60,11 @@ fn lab(version: &str, config: &str) -> Lab {
             containerd_config: config_file.clone(),
             certs_dir: certs.clone(),
             containerd_unit: "containerd.service".into(),
+            credential_files: vec![
+                root.join("docker/config.json"),
+                root.join("kubelet/config.json"),
+            ],
+            credential_provider_config: None,
         },
         root.join("state"),
     );
@@ -589,4 +594,98 @@ async fn images_are_listed_in_the_default_namespace_unless_one_is_named() {
         lab.controller.images(None).await,
         Err(ControllerError::Containerd(_))
     ));
+}
+
+// ---- credentials and the image cache
+
+const DOCKER: &str = "{\n\t\"auths\": {\n\t\t\"r.test:5000\": {\n\t\t\t\"auth\": \"cm9ib3Q6c2VjcmV0\"\n\t\t},\n\t\t\"q.test\": {\n\t\t\t\"auth\": \"cTpx\"\n\t\t}\n\t}\n}\n";
+
+impl Lab {
+    fn docker_config(&self) -> PathBuf {
+        self.config.parent().unwrap().join("docker/config.json")
+    }
+}
+
+#[tokio::test]
+async fn a_scan_finds_every_place_and_no_secret() {
+    let lab = lab(
+        "1.7.24",
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"{certs}\"\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.test:5000\".auth]\n  password = \"hunter2\"\n",
+    );
+    std::fs::create_dir_all(lab.docker_config().parent().unwrap()).unwrap();
+    std::fs::write(lab.docker_config(), DOCKER).unwrap();
+    let kubelet = lab.config.parent().unwrap().join("kubelet/config.json");
+    std::fs::create_dir_all(kubelet.parent().unwrap()).unwrap();
+    std::fs::write(&kubelet, "{ not json").unwrap();
+    let host: crate::registry::host::RegistryHost = HOST.parse().unwrap();
+    let scan = lab.controller.creds_scan(Some(&host)).await.unwrap();
+    let files: Vec<&str> = scan.entries.iter().map(|e| e.file.as_str()).collect();
+    assert_eq!(scan.entries.len(), 2, "{scan:?}");
+    assert!(files.iter().any(|f| f.ends_with("config.toml")));
+    assert!(files.iter().any(|f| f.ends_with("docker/config.json")));
+    assert_eq!(scan.problems.len(), 1, "{scan:?}");
+    assert!(
+        scan.problems[0].contains("kubelet/config.json") && scan.problems[0].contains("line 1")
+    );
+    assert!(!format!("{scan:?}").contains("hunter2") && !format!("{scan:?}").contains("cm9ib3Q6"));
+}
+
+#[tokio::test]
+async fn a_clean_for_one_registry_is_a_change_that_rollback_undoes() {
+    let lab = lab("1.7.24", WITH_CONFIG_PATH);
+    std::fs::create_dir_all(lab.docker_config().parent().unwrap()).unwrap();
+    std::fs::write(lab.docker_config(), DOCKER).unwrap();
+    let host: crate::registry::host::RegistryHost = HOST.parse().unwrap();
+    let prepared = lab
+        .controller
+        .prepare_creds_clean(Some(&host), None, false)
+        .await
+        .unwrap();
+    assert!(!prepared.plan.restarts(), "config.toml is not touched");
+    let outcome = lab.controller.apply_fix(prepared, &None).await.unwrap();
+    let ApplyOutcome::Applied { id, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let after = read(&lab.docker_config()).unwrap();
+    assert!(
+        !after.contains("r.test:5000") && after.contains("\"q.test\""),
+        "{after}"
+    );
+    lab.controller.rollback(Some(id), false).await.unwrap();
+    assert_eq!(
+        read(&lab.docker_config()).unwrap(),
+        DOCKER,
+        "every byte back"
+    );
+}
+
+#[tokio::test]
+async fn a_purge_refuses_images_containers_use_and_names_them() {
+    let lab = lab("2.1.9", "version = 3\n");
+    let a = format!("sha256:{}", "a".repeat(64));
+    let b = format!("sha256:{}", "b".repeat(64));
+    lab.containerd.set_images(&[
+        ("r.test:5000/app:1", &a),
+        ("sha256:ida", &a),
+        ("q.test/other:1", &b),
+    ]);
+    lab.containerd
+        .set_containers(vec![crate::cache::ContainerRef {
+            namespace: "k8s.io".into(),
+            id: "web-1".into(),
+            image: "sha256:ida".into(),
+        }]);
+    let host: crate::registry::host::RegistryHost = HOST.parse().unwrap();
+    let refused = lab.controller.prepare_purge(&host, false, false).await;
+    match refused {
+        Err(ControllerError::Purge(e)) => assert!(e.to_string().contains("web-1"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let prepared = lab
+        .controller
+        .prepare_purge(&host, true, false)
+        .await
+        .unwrap();
+    lab.controller.apply_fix(prepared, &None).await.unwrap();
+    assert_eq!(lab.containerd.removed(), ["r.test:5000/app:1"]);
 }

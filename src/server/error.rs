@@ -68,6 +68,22 @@ fn controller_code(err: &ControllerError) -> Code {
             Code::FailedPrecondition
         }
         ControllerError::Internal(_) => Code::Internal,
+        ControllerError::Creds(c) => creds_code(c),
+        ControllerError::Purge(p) => match p {
+            crate::cache::PurgeError::NothingCached { .. } => Code::NotFound,
+            crate::cache::PurgeError::InUse { .. } => Code::FailedPrecondition,
+        },
+    }
+}
+
+fn creds_code(err: &crate::creds::CredsError) -> Code {
+    use crate::creds::CredsError;
+    match err {
+        CredsError::Json { .. }
+        | CredsError::Shape { .. }
+        | CredsError::Config { .. }
+        | CredsError::HostsToml { .. } => Code::FailedPrecondition,
+        CredsError::NothingToClean { .. } => Code::NotFound,
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::ctrconfig::hosts_dir::own_dir_names;
 use crate::ctrconfig::{
-    ContainerdVersion, Edit, HostsToml, InsecureRemoval, NodeFacts, NodeFiles, PlanError,
-    PlanOptions, TrustMode, plan_remove_overrides, plan_trust,
+    ContainerdVersion, Edit, HostsToml, NodeFacts, NodeFiles, PlanError, PlanOptions, TrustMode,
+    plan_remove_overrides, plan_trust,
 };
 use crate::plan::{InsecureMode, InsecureSetting, Plan, Step, sha256_hex};
 use crate::probe::PresentedCert;
@@ -516,24 +516,10 @@ pub fn plan_insecure_end(
                 "the time to live of {} for {host} is over",
                 mode_label(setting.mode)
             );
-            match HostsToml::parse(text)
+            let removal = HostsToml::parse(text)
                 .and_then(|h| h.without_insecure(&host, &mode))
-                .map_err(PlanError::from)?
-            {
-                InsecureRemoval::Unchanged => {}
-                InsecureRemoval::Edited(after) => steps.push(Step::WriteFile {
-                    path,
-                    before: Some(text.clone()),
-                    after,
-                    mode: 0o644,
-                    why,
-                }),
-                InsecureRemoval::NothingLeft => steps.push(Step::MoveToBackup {
-                    path,
-                    why: format!("{why}, and nothing else is left in it"),
-                    sha256: Some(sha256_hex(text.as_bytes())),
-                }),
-            }
+                .map_err(PlanError::from)?;
+            steps.extend(Step::for_removal(path, text, removal, why));
         }
     }
     let (after, removed) = facts
@@ -541,17 +527,8 @@ pub fn plan_insecure_end(
         .without_legacy_insecure(&host, &mode)
         .map_err(PlanError::from)?;
     if !removed.is_empty() {
-        steps.push(Step::WriteFile {
-            path: facts.config_file.clone().into(),
-            before: Some(facts.config.to_string()),
-            after,
-            mode: 0o644,
-            why: format!("remove {}: its time to live is over", removed.join(", ")),
-        });
-        steps.push(Step::RestartUnit {
-            unit: unit.to_string(),
-            why: "containerd reads config.toml only at start".into(),
-        });
+        let why = format!("remove {}: its time to live is over", removed.join(", "));
+        steps.extend(Step::config_toml_rewrite(facts, after, why, unit));
     }
     if steps.is_empty() {
         return Ok(None);

@@ -12,12 +12,16 @@
 //! - [`probe`]: what a probe of a registry found (data; the probe itself is an adapter).
 //! - [`fix`]: an operator's fix request to a [`plan::Plan`], and the end of an insecure
 //!   setting's time to live.
+//! - [`creds`]: where a node holds registry credentials, and plans to remove them.
+//! - [`cache`]: plans to purge a registry's cached images.
 //! - [`plan`], [`change`]: plans, and changes as their journal records them.
 //! - [`ttl`]: when insecure settings end.
 //! - [`redact`]: secrets out of every text shown to people.
 
+pub mod cache;
 pub mod cause;
 pub mod change;
+pub mod creds;
 pub mod ctrconfig;
 pub mod diagnose;
 pub mod fix;

@@ -51,6 +51,50 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step that carries out `removal` from the file at `path` (which holds
+    /// `text`): an edit, a move to the backup area when nothing else is left in it (a
+    /// file is never deleted), or nothing.
+    pub fn for_removal(path: PathBuf, text: &str, removal: Removal, why: String) -> Option<Step> {
+        match removal {
+            Removal::Unchanged => None,
+            Removal::Edited(after) => Some(Step::WriteFile {
+                path,
+                before: Some(text.to_string()),
+                after,
+                mode: 0o600,
+                why,
+            }),
+            Removal::NothingLeft => Some(Step::MoveToBackup {
+                path,
+                why: format!("{why}; nothing else is left in it"),
+                sha256: Some(sha256_hex(text.as_bytes())),
+            }),
+        }
+    }
+
+    /// Rewriting containerd's config.toml to `after`, then restarting `unit`: CRI
+    /// reads config.toml only at start.
+    pub fn config_toml_rewrite(
+        facts: &NodeFacts,
+        after: String,
+        why: String,
+        unit: &str,
+    ) -> [Step; 2] {
+        [
+            Step::WriteFile {
+                path: facts.config_file.clone().into(),
+                before: Some(facts.config.to_string()),
+                after,
+                mode: 0o644,
+                why,
+            },
+            Step::RestartUnit {
+                unit: unit.to_string(),
+                why: "containerd's CRI reads config.toml only at start".into(),
+            },
+        ]
+    }
+
     /// One line for people: what the step does and why.
     pub fn describe(&self) -> String {
         match self {
@@ -78,6 +122,7 @@ pub struct InsecureSetting {
 }
 
 pub use crate::ctrconfig::InsecureMode;
+use crate::ctrconfig::{NodeFacts, Removal};
 
 /// A reviewed, printable list of changes, and how to prove they worked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

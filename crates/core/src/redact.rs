@@ -3,8 +3,9 @@
 //! evidence or a log line. Private keys become `(private key, 1704 bytes)`; the values
 //! of hosts.toml `header` tables (an `Authorization` header is a credential) and of
 //! credential keys (`password`, `auth`, `identitytoken`, `registrytoken`) become
-//! `"(secret, N bytes)"`. Pure: text in, text out. The journal keeps the real bytes
-//! (an undo needs them); it is readable by root only.
+//! `"(secret, N bytes)"`, in TOML (`key = value`) and in docker-style JSON
+//! (`"key": value`). Pure: text in, text out. The journal keeps the real bytes (an undo
+//! needs them); it is readable by root only.
 
 /// Keys whose values are credentials wherever they appear (containerd's CRI `auth`
 /// tables, docker-style configs).
@@ -20,7 +21,56 @@ const SECRET_KEYS: [&str; 5] = [
 /// size; everything else is unchanged.
 pub fn secrets(text: &str) -> String {
     let text = private_keys(text);
-    toml_values(&text)
+    json_values(&toml_values(&text))
+}
+
+/// JSON `"key": "value"` pairs whose key is a credential key, wherever they stand:
+/// docker writes one pair a line, other tools write a whole config on one line. A
+/// string never spans lines in JSON, so a quote left open ends at the line's end and
+/// text that is not JSON (TOML, PEM) cannot shift the scan past it.
+fn json_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..open]);
+        let key_len = string_literal_len(&rest[open..]);
+        let key = &rest[open..open + key_len];
+        out.push_str(key);
+        rest = &rest[open + key_len..];
+        let after_key = rest.trim_start_matches([' ', '\t']);
+        let Some(after_colon) = after_key.strip_prefix(':') else {
+            continue;
+        };
+        let value_at = after_colon.trim_start_matches([' ', '\t']);
+        let name = key.trim_matches('"');
+        let secret = SECRET_KEYS.iter().any(|s| name.eq_ignore_ascii_case(s))
+            || name.eq_ignore_ascii_case("authorization");
+        if !secret || !value_at.starts_with('"') {
+            continue;
+        }
+        let value_len = string_literal_len(value_at);
+        out.push_str(&rest[..rest.len() - value_at.len()]);
+        out.push_str(&format!("\"(secret, {value_len} bytes)\""));
+        rest = &value_at[value_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of the JSON string literal `text` starts with (its quotes included),
+/// or up to the line's end when it is not closed there.
+fn string_literal_len(text: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return i + 1,
+            '\n' => return i,
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 /// PEM private key blocks, whole, as `(private key, N bytes)`.
@@ -255,6 +305,40 @@ mod tests {
             "{out}"
         );
         toml_edit::DocumentMut::from_str(&out).expect("still TOML");
+    }
+
+    #[test]
+    fn docker_config_secrets_are_hidden_and_the_rest_stays() {
+        let text = "{\n\t\"auths\": {\n\t\t\"r.test:5000\": {\n\t\t\t\"auth\": \"cm9ib3Q6aHVudGVy\",\n\t\t\t\"identitytoken\": \"eyJhbGci\"\n\t\t}\n\t},\n\t\"credsStore\": \"desktop\"\n}\n";
+        let out = secrets(text);
+        for secret in ["cm9ib3Q6", "eyJhbGci"] {
+            assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        }
+        assert!(
+            out.contains("\"r.test:5000\"") && out.contains("desktop"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\t\t\t\"auth\": \"(secret, 18 bytes)\",\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn one_line_json_and_escaped_quotes_are_read_whole() {
+        let text = r#"{"auths":{"r.test":{"registrytoken" : "eyJ\"zzq\"en","auth":"c2Vj"}},"HttpHeaders":{"Authorization":"Bearer x1"}}"#;
+        let out = secrets(text);
+        for secret in ["eyJ", "zzq", "c2Vj", "x1"] {
+            assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        }
+        assert_eq!(
+            out,
+            r#"{"auths":{"r.test":{"registrytoken" : "(secret, 14 bytes)","auth":"(secret, 6 bytes)"}},"HttpHeaders":{"Authorization":"(secret, 11 bytes)"}}"#
+        );
+        serde_json::from_str::<serde_json::Value>(&out).expect("still JSON");
+        // An unclosed quote does not swallow the next line's secret.
+        let broken = "{\"a\": \"open\n\"auth\": \"c2Vj\"\n";
+        assert!(!secrets(broken).contains("c2Vj"), "{}", secrets(broken));
     }
 
     #[test]

@@ -54,11 +54,20 @@ fn request(args: &FixArgs) -> Result<pb::FixRequest, Failure> {
 
 pub async fn run(mut client: Client, args: FixArgs, output: Output) -> Result<Exit, Failure> {
     let req = request(&args)?;
-    let mut stream = client
+    let stream = client
         .fix(req)
         .await
         .map_err(|s| Failure::from_status(&s))?
         .into_inner();
+    follow(stream, output).await
+}
+
+/// Follows a change's event stream (a fix, a credential clean, a cache purge): the
+/// plan, each step, the verifying pull and the result; the exit code says how it ended.
+pub async fn follow(
+    mut stream: tonic::Streaming<pb::FixEvent>,
+    output: Output,
+) -> Result<Exit, Failure> {
     let mut plan = pb::PlanView::default();
     let mut steps = Vec::new();
     let mut result = None;
@@ -92,7 +101,7 @@ pub async fn run(mut client: Client, args: FixArgs, output: Output) -> Result<Ex
             Event::Result(r) => result = Some(r),
         }
     }
-    let r = result.ok_or_else(|| Failure::new(Exit::Problem, "ctrdiagd ended the fix without a result: check `journalctl -u ctrdiagd` and `ctrdiag changes`"))?;
+    let r = result.ok_or_else(|| Failure::new(Exit::Problem, "ctrdiagd ended the change without a result: check `journalctl -u ctrdiagd` and `ctrdiag changes`"))?;
     match output {
         Output::Json => print_json(&json!({
             "plan": plan_json(&plan),

@@ -1,6 +1,8 @@
 //! The commands that talk to ctrdiagd.
 
+mod cache;
 mod changes;
+mod creds;
 mod diagnose;
 mod fix;
 mod images;
@@ -32,6 +34,8 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::Changes => changes::run(client, output).await,
         Command::Rollback { id, dry_run } => rollback::run(client, id, dry_run, output).await,
         Command::RestartContainerd => restart::run(client, output).await,
+        Command::Creds(c) => creds::run(client, c, output).await,
+        Command::Cache(c) => cache::run(client, c, output).await,
         Command::Completions { .. } | Command::Man => {
             unreachable!("handled without a daemon connection")
         }

@@ -10,7 +10,7 @@ use tonic::Status;
 
 use crate::api::v1 as pb;
 use crate::api::v1::fix_request::Mode;
-use crate::controller::fix::{FixRequest, RequestedMode};
+use crate::controller::fix::{FixRequest, PreparedFix, RequestedMode};
 use crate::plan::Progress;
 
 use super::{DiagnosticsService, ServiceError, parse_image};
@@ -84,11 +84,21 @@ impl DiagnosticsService {
             dry_run: req.dry_run,
         };
         let prepared = self.controller.prepare_fix(request).await?;
+        self.stream_change(prepared, req.dry_run).await
+    }
+
+    /// Streams a prepared change: its plan, then (unless a dry run) each step, the
+    /// verifying pull and the result, with the apply running under the supervisor.
+    pub(super) async fn stream_change(
+        &self,
+        prepared: PreparedFix,
+        dry_run: bool,
+    ) -> Result<FixStream, ServiceError> {
         let (tx, rx) = mpsc::channel(64);
         let _ = tx
             .send(event(pb::fix_event::Event::Plan((&prepared.plan).into())))
             .await;
-        if req.dry_run {
+        if dry_run {
             let _ = tx
                 .send(event(
                     pb::fix_event::Event::Result(pb::FixResult::default()),

@@ -124,6 +124,24 @@ fn parse_namespace(namespace: &str) -> Result<Option<Namespace>, ServiceError> {
     Ok(Some(namespace.parse()?))
 }
 
+/// A registry host named in a request; empty means none.
+fn parse_registry(
+    registry: &str,
+) -> Result<Option<crate::registry::host::RegistryHost>, ServiceError> {
+    if registry.is_empty() {
+        return Ok(None);
+    }
+    registry
+        .parse()
+        .map(Some)
+        .map_err(
+            |e: crate::registry::host::HostError| ServiceError::InvalidArgument {
+                field: "registry",
+                message: e.to_string(),
+            },
+        )
+}
+
 /// Validates an image reference at the boundary and returns it normalised the way
 /// containerd reads it (`busybox` is `docker.io/library/busybox:latest`).
 fn parse_image(image: &str) -> Result<String, ServiceError> {
@@ -272,6 +290,78 @@ impl Diagnostics for DiagnosticsService {
     async fn fix(&self, req: Request<pb::FixRequest>) -> Result<Response<Self::FixStream>, Status> {
         self.authorize(&req, "Fix", Access::Mutate).await?;
         Ok(Response::new(self.start_fix(req.into_inner()).await?))
+    }
+
+    async fn scan_credentials(
+        &self,
+        req: Request<pb::ScanCredentialsRequest>,
+    ) -> Result<Response<pb::ScanCredentialsResponse>, Status> {
+        self.authorize(&req, "ScanCredentials", Access::Read)
+            .await?;
+        let registry = parse_registry(&req.get_ref().registry)?;
+        let scan = self
+            .controller
+            .creds_scan(registry.as_ref())
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new((&scan).into()))
+    }
+
+    type CleanCredentialsStream = fix::FixStream;
+
+    async fn clean_credentials(
+        &self,
+        req: Request<pb::CleanCredentialsRequest>,
+    ) -> Result<Response<Self::CleanCredentialsStream>, Status> {
+        self.authorize(&req, "CleanCredentials", Access::Mutate)
+            .await?;
+        let r = req.into_inner();
+        let registry = match (parse_registry(&r.registry)?, r.all) {
+            (Some(h), false) => Some(h),
+            (None, true) => None,
+            _ => {
+                return Err(ServiceError::InvalidArgument {
+                    field: "registry",
+                    message: "name one registry, or ask for all of them (not both)".into(),
+                }
+                .into());
+            }
+        };
+        let verify_image = match r.verify_image.as_str() {
+            "" => None,
+            i => Some(parse_image(i)?),
+        };
+        let prepared = self
+            .controller
+            .prepare_creds_clean(registry.as_ref(), verify_image, r.dry_run)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(
+            self.stream_change(prepared, r.dry_run).await?,
+        ))
+    }
+
+    type PurgeCacheStream = fix::FixStream;
+
+    async fn purge_cache(
+        &self,
+        req: Request<pb::PurgeCacheRequest>,
+    ) -> Result<Response<Self::PurgeCacheStream>, Status> {
+        self.authorize(&req, "PurgeCache", Access::Mutate).await?;
+        let r = req.into_inner();
+        let registry =
+            parse_registry(&r.registry)?.ok_or_else(|| ServiceError::InvalidArgument {
+                field: "registry",
+                message: "name the registry whose cached images to purge".into(),
+            })?;
+        let prepared = self
+            .controller
+            .prepare_purge(&registry, r.force, r.dry_run)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(
+            self.stream_change(prepared, r.dry_run).await?,
+        ))
     }
 
     async fn restart_containerd(

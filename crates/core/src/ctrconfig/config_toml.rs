@@ -329,6 +329,34 @@ impl ConfigToml {
         self.finish(&doc)
     }
 
+    /// The file without the registry credentials of `host` (or of every host): its
+    /// `configs.<host>.auth` table and its `auths.<host>` entry, with the dotted keys
+    /// removed. Everything else stays byte for byte.
+    pub fn without_credentials(
+        &self,
+        host: Option<&RegistryHost>,
+    ) -> Result<(String, Vec<String>), ConfigError> {
+        let tails: Vec<Vec<&str>> = self
+            .facts
+            .legacy_auth
+            .iter()
+            .filter(|a| key_matches(&a.host, host))
+            .map(|a| vec!["configs", a.host.as_str(), "auth"])
+            .chain(
+                self.facts
+                    .auths
+                    .iter()
+                    .filter(|k| {
+                        host.is_none_or(|h| {
+                            crate::registry::host::registry_of_key(k).as_ref() == Some(h)
+                        })
+                    })
+                    .map(|k| vec!["auths", k.as_str()]),
+            )
+            .collect();
+        self.without_tables(&tails)
+    }
+
     /// The file without legacy `configs.<host>.tls` and `mirrors.<host>` entries for
     /// `host` (or for every host), and the dotted keys of what was removed. `auth`
     /// tables stay: credentials are another step's business.

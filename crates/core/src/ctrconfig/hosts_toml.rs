@@ -45,7 +45,7 @@ pub enum HostsTomlError {
 
 /// What taking an insecure setting out of a hosts.toml leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InsecureRemoval {
+pub enum Removal {
     /// The file holds no such setting for the host: nothing to do.
     Unchanged,
     /// The new text; bytes unrelated to the setting are unchanged.
@@ -119,6 +119,8 @@ pub struct HostSettings {
     pub skip_verify: Option<bool>,
     pub client: Vec<ClientPair>,
     pub override_path: bool,
+    /// Names of the `header` entries (their values may be credentials: never kept).
+    pub headers: Vec<String>,
 }
 
 /// A `[host."URL"]` entry, in file order (containerd tries them in that order).
@@ -322,11 +324,24 @@ impl HostsToml {
     /// `server` it uses `https://<host>` there. So when other entries remain, `server`
     /// becomes `https://<host>`, which keeps the registry itself named as their
     /// fallback; when none remain it is removed, back to containerd's own default.
+    /// This file without its `header` tables (top level and every host entry): the
+    /// headers sent with every request, `Authorization` among them.
+    pub fn without_headers(&self) -> Result<Removal, HostsTomlError> {
+        let mut doc = self.doc.clone();
+        if !remove_everywhere(&mut doc, "header", |_| true)? {
+            Ok(Removal::Unchanged)
+        } else if holds_nothing(&doc) {
+            Ok(Removal::NothingLeft)
+        } else {
+            Ok(Removal::Edited(self.finish(&doc)?))
+        }
+    }
+
     pub fn without_insecure(
         &self,
         host: &RegistryHost,
         mode: &InsecureMode,
-    ) -> Result<InsecureRemoval, HostsTomlError> {
+    ) -> Result<Removal, HostsTomlError> {
         let mut doc = self.doc.clone();
         let changed = match mode {
             InsecureMode::SkipVerify => {
@@ -335,11 +350,11 @@ impl HostsToml {
             InsecureMode::PlainHttp => self.remove_plain_http(&mut doc, host)?,
         };
         if !changed {
-            Ok(InsecureRemoval::Unchanged)
+            Ok(Removal::Unchanged)
         } else if holds_nothing(&doc) {
-            Ok(InsecureRemoval::NothingLeft)
+            Ok(Removal::NothingLeft)
         } else {
-            Ok(InsecureRemoval::Edited(self.finish(&doc)?))
+            Ok(Removal::Edited(self.finish(&doc)?))
         }
     }
 
@@ -454,14 +469,24 @@ fn remove_skip_verify(
     doc: &mut DocumentMut,
     pick: impl Fn(&Item) -> bool,
 ) -> Result<bool, HostsTomlError> {
+    remove_everywhere(doc, "skip_verify", pick)
+}
+
+/// Removes `key` from the top level and from every `[host."..."]` entry where `pick`
+/// accepts its value; whether any was removed.
+fn remove_everywhere(
+    doc: &mut DocumentMut,
+    key: &str,
+    pick: impl Fn(&Item) -> bool,
+) -> Result<bool, HostsTomlError> {
     let mut paths = Vec::new();
-    if doc.get("skip_verify").is_some_and(&pick) {
-        paths.push(vec!["skip_verify".to_string()]);
+    if doc.get(key).is_some_and(&pick) {
+        paths.push(vec![key.to_string()]);
     }
     if let Some(hosts) = doc.get("host").and_then(Item::as_table_like) {
         for (url, entry) in hosts.iter() {
-            if entry.get("skip_verify").is_some_and(&pick) {
-                paths.push(vec!["host".into(), url.to_string(), "skip_verify".into()]);
+            if entry.get(key).is_some_and(&pick) {
+                paths.push(vec!["host".into(), url.to_string(), key.into()]);
             }
         }
     }
@@ -636,10 +661,11 @@ impl Reader<'_> {
         if let Some(i) = table.get("dial_timeout") {
             self.string(i, &key("dial_timeout"));
         }
-        if let Some(i) = table.get("header")
-            && !i.is_table_like()
-        {
-            self.wrong(i, &key("header"), "a table");
+        if let Some(i) = table.get("header") {
+            match i.as_table_like() {
+                Some(t) => s.headers = t.iter().map(|(k, _)| k.to_string()).collect(),
+                None => self.wrong(i, &key("header"), "a table"),
+            }
         }
         if let Some(i) = table.get("client") {
             s.client = self.client(i, &key("client"));

@@ -26,7 +26,7 @@ pub use error::{Position, SyntaxError};
 pub use facts::{DEFAULT_CERTS_DIR, HostsDirFacts, NodeFacts, NodeFiles};
 pub use findings::{Finding, findings};
 pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
-pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, InsecureRemoval};
+pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, Removal};
 pub use migrate::Unmovable;
 pub use plan::{
     Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,

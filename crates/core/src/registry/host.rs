@@ -143,6 +143,17 @@ fn check_dir_lookup(input: &str, name: &str) -> Result<(), HostError> {
     }
 }
 
+/// The registry a credential or config key names: `r.test:5000`, or a URL such as
+/// `https://index.docker.io/v1/` (scheme and path dropped). `None` for anything else.
+pub fn registry_of_key(key: &str) -> Option<RegistryHost> {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = rest.split('/').next().unwrap_or(rest);
+    host.parse().ok()
+}
+
 fn split_port(s: &str) -> Result<(&str, Option<u16>), HostError> {
     let bad_port = |p: &str| HostError::BadPort {
         host: s.to_string(),
@@ -188,6 +199,18 @@ mod tests {
                 .port()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn keys_and_urls_name_their_registry() {
+        let h = |s: &str| registry_of_key(s).map(|h| h.to_string());
+        assert_eq!(
+            h("https://index.docker.io/v1/").as_deref(),
+            Some("index.docker.io")
+        );
+        assert_eq!(h("r.test:5000").as_deref(), Some("r.test:5000"));
+        assert_eq!(h("http://R.test:5000/path").as_deref(), Some("r.test:5000"));
+        assert_eq!(h("not a host"), None);
     }
 
     #[test]

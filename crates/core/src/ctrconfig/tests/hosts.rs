@@ -2,7 +2,7 @@ use super::*;
 use crate::ctrconfig::hosts_toml::ClientPair;
 use crate::ctrconfig::hosts_toml::{MovedEntry, MovedSettings};
 use crate::ctrconfig::{
-    HostsProblemKind, HostsToml, HostsTomlError, InsecureMode, InsecureRemoval, TrustMode,
+    HostsProblemKind, HostsToml, HostsTomlError, InsecureMode, Removal, TrustMode,
 };
 
 const FULL: &str = r#"# mirror first, then the registry itself
@@ -230,7 +230,7 @@ fn a_second_ca_is_added_next_to_the_entrys_own() {
 fn removing_skip_verify_takes_only_the_true_ones() {
     let h = host("reg.test:5443");
     let parsed = HostsToml::parse(SKIPPING).unwrap();
-    let InsecureRemoval::Edited(after) = parsed
+    let Removal::Edited(after) = parsed
         .without_insecure(&h, &InsecureMode::SkipVerify)
         .unwrap()
     else {
@@ -254,7 +254,7 @@ fn removing_skip_verify_takes_only_the_true_ones() {
             .unwrap()
             .without_insecure(&h, &InsecureMode::SkipVerify)
             .unwrap(),
-        InsecureRemoval::Unchanged
+        Removal::Unchanged
     );
     // A file that only said skip_verify leaves nothing behind.
     let only = "host.\"https://reg.test:5443\".skip_verify = true\n";
@@ -263,7 +263,7 @@ fn removing_skip_verify_takes_only_the_true_ones() {
             .unwrap()
             .without_insecure(&h, &InsecureMode::SkipVerify)
             .unwrap(),
-        InsecureRemoval::NothingLeft
+        Removal::NothingLeft
     );
 }
 
@@ -276,26 +276,26 @@ fn removing_plain_http_restores_https_or_leaves_nothing() {
         parsed
             .without_insecure(&h, &InsecureMode::PlainHttp)
             .unwrap(),
-        InsecureRemoval::NothingLeft
+        Removal::NothingLeft
     );
     // skip_verify is not plain HTTP, and another host's http entry is not this one's.
     assert_eq!(
         parsed
             .without_insecure(&host("other.test:5000"), &InsecureMode::PlainHttp)
             .unwrap(),
-        InsecureRemoval::Unchanged
+        Removal::Unchanged
     );
     assert_eq!(
         parsed
             .without_insecure(&h, &InsecureMode::SkipVerify)
             .unwrap(),
-        InsecureRemoval::Unchanged
+        Removal::Unchanged
     );
 
     // Someone added a mirror since: it stays, with the registry itself (https) as the
     // fallback containerd tries last.
     let edited = format!("{own}\n[host.\"https://mirror.local\"]\n  capabilities = [\"pull\"]\n");
-    let InsecureRemoval::Edited(after) = HostsToml::parse(&edited)
+    let Removal::Edited(after) = HostsToml::parse(&edited)
         .unwrap()
         .without_insecure(&h, &InsecureMode::PlainHttp)
         .unwrap()
