@@ -1,10 +1,12 @@
-//! The commands that talk to ctrdiagd.
+//! The commands: those that talk to ctrdiagd, and `k8s pull-secrets`, which talks to the
+//! Kubernetes API server instead.
 
 mod changes;
 mod diagnose;
 mod fix;
 mod images;
 mod pull;
+pub mod pull_secrets;
 mod restart;
 mod rmi;
 mod rollback;
@@ -32,7 +34,7 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::Changes => changes::run(client, output).await,
         Command::Rollback { id, dry_run } => rollback::run(client, id, dry_run, output).await,
         Command::RestartContainerd => restart::run(client, output).await,
-        Command::Completions { .. } | Command::Man => {
+        Command::Completions { .. } | Command::Man | Command::K8s { .. } => {
             unreachable!("handled without a daemon connection")
         }
     }
