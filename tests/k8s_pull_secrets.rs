@@ -574,6 +574,10 @@ async fn dry_run_prints_the_patch_and_changes_nothing() {
         human.stdout.ends_with("(dry run: nothing was changed)\n"),
         "{human:?}"
     );
+    assert!(
+        human.stderr.contains("once detached for real, every Pod created afterwards with ServiceAccount default/default would no longer get the pull credentials regcred, mirror-cred"),
+        "{human:?}"
+    );
     assert!(lab.patches().is_empty());
     assert_eq!(lab.sa(), before);
     assert!(!lab.local_copies().exists());
@@ -647,6 +651,10 @@ async fn forbidden_unauthorized_missing_and_unreachable_say_so_with_their_exit_c
         .ctrdiag(&["k8s", "pull-secrets", "show", "--context", "prod"])
         .await;
     assert_eq!(no_context.code, 2, "{no_context:?}");
+    assert_eq!(
+        no_context.stderr,
+        "ctrdiag: the kubeconfig has no context \"prod\"; list them with `kubectl config get-contexts`\n"
+    );
 
     let dead = {
         let text = std::fs::read_to_string(&lab.kubeconfig).unwrap();

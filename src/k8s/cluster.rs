@@ -40,6 +40,12 @@ pub enum ClusterError {
     NoConfig,
     #[error("--context {context} needs a kubeconfig, and none was found: pass --kubeconfig FILE")]
     ContextWithoutKubeconfig { context: String },
+    #[error(
+        "the kubeconfig has no context {context:?}; list them with `kubectl config get-contexts`"
+    )]
+    UnknownContext { context: String },
+    #[error("the kubeconfig names no current context: pass --context NAME")]
+    NoContext,
     #[error("cannot set up the Kubernetes client: {}", chain(.0))]
     Client(kube::Error),
     #[error("cannot reach the Kubernetes API server at {server}: {}; check the cluster address and CA in the kubeconfig", chain(.source))]
@@ -64,6 +70,28 @@ pub enum ClusterError {
     Rejected { code: u16, message: String },
     #[error("unexpected answer from the API server: {}", chain(.0))]
     Protocol(kube::Error),
+}
+
+impl ClusterError {
+    /// The API server answered and refused: the request certainly changed nothing.
+    /// (A lost connection or an unreadable answer leaves that open.)
+    pub fn refused_by_server(&self) -> bool {
+        match self {
+            ClusterError::Unauthorized { .. }
+            | ClusterError::Forbidden { .. }
+            | ClusterError::NotFound { .. }
+            | ClusterError::Changed { .. }
+            | ClusterError::Rejected { .. } => true,
+            ClusterError::Kubeconfig { .. }
+            | ClusterError::NoConfig
+            | ClusterError::ContextWithoutKubeconfig { .. }
+            | ClusterError::UnknownContext { .. }
+            | ClusterError::NoContext
+            | ClusterError::Client(_)
+            | ClusterError::Unreachable { .. }
+            | ClusterError::Protocol(_) => false,
+        }
+    }
 }
 
 /// A connection to one namespace's ServiceAccounts, and who is using it.
@@ -203,14 +231,16 @@ async fn load_config(target: &Target) -> Result<(Config, SavedBy), ClusterError>
     let context = target
         .context
         .clone()
-        .or_else(|| kubeconfig.current_context.clone());
-    let user = context.as_ref().and_then(|name| {
-        kubeconfig
-            .contexts
-            .iter()
-            .find(|c| &c.name == name)
-            .and_then(|c| c.context.as_ref()?.user.clone())
-    });
+        .or_else(|| kubeconfig.current_context.clone())
+        .ok_or(ClusterError::NoContext)?;
+    let named = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .ok_or_else(|| ClusterError::UnknownContext {
+            context: context.clone(),
+        })?;
+    let user = named.context.as_ref().and_then(|c| c.user.clone());
     let options = KubeConfigOptions {
         context: target.context.clone(),
         ..KubeConfigOptions::default()
@@ -221,7 +251,13 @@ async fn load_config(target: &Target) -> Result<(Config, SavedBy), ClusterError>
             path: target.kubeconfig.clone(),
             source,
         })?;
-    Ok((config, SavedBy { context, user }))
+    Ok((
+        config,
+        SavedBy {
+            context: Some(context),
+            user,
+        },
+    ))
 }
 
 /// No KUBECONFIG and no ~/.kube/config: kubectl then tries the in-cluster account.

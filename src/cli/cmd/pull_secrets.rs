@@ -81,8 +81,16 @@ async fn detach(target: &K8sTarget, dry_run: bool, output: Output) -> Result<Exi
         return Ok(Exit::Ok);
     };
     let detached = names(&saved.image_pull_secrets);
+    let (when, gets) = if dry_run {
+        (
+            "once detached for real, every Pod created afterwards",
+            "would no longer get",
+        )
+    } else {
+        ("every Pod created from now on", "no longer gets")
+    };
     let warning = format!(
-        "every Pod created from now on with ServiceAccount {}/{} no longer gets the pull credentials {} from it (running Pods keep theirs) until `ctrdiag k8s pull-secrets restore`",
+        "{when} with ServiceAccount {}/{} {gets} the pull credentials {} from it (running Pods keep theirs) until `ctrdiag k8s pull-secrets restore`",
         sa.namespace,
         sa.name,
         list(&detached)
@@ -102,9 +110,9 @@ async fn detach(target: &K8sTarget, dry_run: bool, output: Output) -> Result<Exi
         })
         .map_err(local_failure)?;
     if let Err(e) = cluster.patch(&sa.name, &patch).await {
-        // The server refused (it said so): nothing changed, so the copy would only
-        // mislead. A lost connection keeps it, since the patch may have been applied.
-        if !matches!(e, ClusterError::Unreachable { .. }) {
+        // Refused: nothing changed, so the copy would only mislead. A lost connection
+        // or an unreadable answer keeps it, since the patch may have been applied.
+        if e.refused_by_server() {
             let _ = copies.remove(&key);
         }
         return Err(cluster_failure(e));
@@ -317,6 +325,8 @@ fn cluster_failure(e: ClusterError) -> Failure {
         ClusterError::Kubeconfig { .. }
         | ClusterError::NoConfig
         | ClusterError::ContextWithoutKubeconfig { .. }
+        | ClusterError::UnknownContext { .. }
+        | ClusterError::NoContext
         | ClusterError::Client(_) => Exit::Usage,
         ClusterError::Unreachable { .. }
         | ClusterError::Unauthorized { .. }
