@@ -13,6 +13,8 @@
 //! - [`systemd`]: restarts and unit state over D-Bus.
 //! - [`plan`]: the executor that applies plans (journal, atomic writes, backups, undo).
 //! - [`clock`]: wall-clock time for deadlines, injected so tests move it.
+//! - [`k8s`]: the Kubernetes API for `ctrdiag k8s` (the CLI only, with the operator's
+//!   kubeconfig; the daemon never talks to Kubernetes).
 //!
 //! Flows:
 //! - [`controller`]: status, diagnose, fix, changes, rollback, the end of times to
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod clock;
 pub mod containerd;
 pub mod controller;
+pub mod k8s;
 pub mod metrics;
 pub mod nodefiles;
 pub mod plan;

@@ -19,7 +19,7 @@ use crate::api::DEFAULT_SOCKET;
     name = "ctrdiag",
     version,
     about = "Diagnose and fix containerd image-pull failures (talks to ctrdiagd)",
-    after_help = "Exit codes: 0 ok, 1 a problem was found (e.g. the pull failed), 2 usage error, 3 ctrdiagd unreachable or permission denied."
+    after_help = "Exit codes: 0 ok, 1 a problem was found (e.g. the pull failed), 2 usage error, 3 ctrdiagd (for `k8s`: the API server) unreachable or permission denied."
 )]
 pub struct Cli {
     /// ctrdiagd's socket.
@@ -91,6 +91,11 @@ pub enum Command {
     /// The node's image cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Kubernetes steps, with your own kubeconfig (ctrdiagd is not involved).
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -135,6 +140,54 @@ pub enum CacheCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// A ServiceAccount's `imagePullSecrets`: show them, detach them (saved in an
+    /// annotation on the ServiceAccount) and restore them.
+    #[command(subcommand)]
+    PullSecrets(PullSecretsAction),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PullSecretsAction {
+    /// Print the current list and any list saved by `detach`.
+    Show(K8sTarget),
+    /// Save the list in an annotation (and a local copy) and empty it, in one guarded patch.
+    /// Every Pod created afterwards with this ServiceAccount gets no pull credentials from it.
+    Detach {
+        #[command(flatten)]
+        target: K8sTarget,
+        /// Print the JSON patch (secret names only) without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put the saved list back from the annotation and remove the annotation.
+    Restore {
+        #[command(flatten)]
+        target: K8sTarget,
+        /// Print the JSON patch (secret names only) without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Which ServiceAccount, through which kubeconfig (found as kubectl finds it by default).
+#[derive(Debug, Clone, clap::Args)]
+pub struct K8sTarget {
+    /// The ServiceAccount's namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// The ServiceAccount.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub service_account: String,
+    /// The kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 /// How `ctrdiag fix` should fix the registry: exactly one mode.
@@ -198,6 +251,9 @@ pub async fn run(cli: Cli) -> Exit {
             .render(&mut std::io::stdout())
             .map(|()| Exit::Ok)
             .map_err(|e| Failure::new(Exit::Problem, format!("cannot write the man page: {e}"))),
+        Command::K8s {
+            command: K8sCommand::PullSecrets(action),
+        } => cmd::pull_secrets::run(action, cli.output).await,
         command => match client::connect(&cli.socket).await {
             Ok(client) => cmd::run(client, command, cli.output).await,
             Err(f) => Err(f),

@@ -1,6 +1,7 @@
 //! The test lab: real containerd processes of three versions, real `docker-registry`
-//! servers with certificates made per test, and a test image pushed over the
-//! registry's HTTP API. Shared by every integration test (`mod lab;`).
+//! servers with certificates made per test, a test image pushed over the registry's
+//! HTTP API, and a stand-in Kubernetes API server. Shared by every integration test
+//! (`mod lab;`).
 //!
 //! Everything listens on loopback; every process is killed when its handle drops.
 #![allow(dead_code)] // each test binary uses a different part of the lab
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod containerd;
 pub mod daemon;
 pub mod image;
+pub mod kube_api;
 pub mod process;
 pub mod registry;
 pub mod systemd;

@@ -1,4 +1,5 @@
-//! The commands that talk to ctrdiagd.
+//! The commands: those that talk to ctrdiagd, and `k8s pull-secrets`, which talks to the
+//! Kubernetes API server instead.
 
 mod cache;
 mod changes;
@@ -7,6 +8,7 @@ mod diagnose;
 mod fix;
 mod images;
 mod pull;
+pub mod pull_secrets;
 mod restart;
 mod rmi;
 mod rollback;
@@ -36,7 +38,7 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::RestartContainerd => restart::run(client, output).await,
         Command::Creds(c) => creds::run(client, c, output).await,
         Command::Cache(c) => cache::run(client, c, output).await,
-        Command::Completions { .. } | Command::Man => {
+        Command::Completions { .. } | Command::Man | Command::K8s { .. } => {
             unreachable!("handled without a daemon connection")
         }
     }
