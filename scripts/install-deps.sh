@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything a fresh Debian 12 machine lacks to build and test ctrdiag:
-# protoc (tonic/prost codegen), containerd 1.6 (Debian 12), docker-registry, dbus,
-# and containerd 1.7.24 / 2.1.9 unpacked from Debian's newer suites into $CTRDIAG_LAB_DIR.
+# protoc (tonic/prost codegen), containerd 1.6 (Debian 12), docker-registry, dbus, ripgrep
+# (the scanner benchmark's peer), kubectl (when the machine has none), containerd 1.7.24 /
+# 2.1.9 unpacked from Debian's newer suites, and Prometheus (promtool and the server) and
+# systemd-journal-remote (writes real journal files without systemd) unpacked with dpkg -x
+# into $CTRDIAG_LAB_DIR: their maintainer scripts call systemd tools, which must not run here.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 
@@ -11,7 +14,7 @@ V21="2.1.9+ds1-5"
 
 need_apt=()
 for pair in protoc:protobuf-compiler containerd:containerd docker-registry:docker-registry systemd-analyze:systemd \
-            dbus-daemon:dbus htpasswd:apache2-utils; do
+            dbus-daemon:dbus htpasswd:apache2-utils rg:ripgrep kubectl:kubernetes-client; do
     cmd="${pair%%:*}"; pkg="${pair#*:}"
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -56,6 +59,27 @@ fetch_version() { # $1 = short name (1.7 / 2.1), $2 = debian version
 mkdir -p "$LAB_DIR"
 fetch_version 1.7 "$V17"
 fetch_version 2.1 "$V21"
+
+# $1 = package from the machine's own suite, $2 = a file the package must bring.
+unpack_package() {
+    local pkg="$1" probe="$2" dest="$LAB_DIR/$1"
+    if [[ -e "$dest/$probe" ]]; then return 0; fi
+    local d="$LAB_DIR/apt/debs-own"
+    mkdir -p "$d"
+    (cd "$d" && rm -f "${pkg}"_*.deb && { apt-get download "$pkg" || { apt-get update -qq && apt-get download "$pkg"; }; })
+    rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+    dpkg -x "$d/${pkg}"_*.deb "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+    echo "install-deps: $pkg unpacked at $dest"
+}
+unpack_package prometheus usr/bin/promtool
+unpack_package systemd-journal-remote lib/systemd/systemd-journal-remote
+# systemd-journal-remote links libmicrohttpd, which has no maintainer scripts to fear.
+if ! ldconfig -p | grep -q 'libmicrohttpd\.so\.12'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmicrohttpd12
+fi
+"$LAB_DIR/prometheus/usr/bin/promtool" --version | head -1
+"$LAB_DIR/systemd-journal-remote/lib/systemd/systemd-journal-remote" --version | head -1
 
 "$LAB_DIR/containerd-1.7/usr/bin/containerd" --version
 "$LAB_DIR/containerd-2.1/usr/bin/containerd" --version
