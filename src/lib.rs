@@ -27,7 +27,9 @@
 //! - [`settings`]: the daemon's settings file.
 //! - [`cli`]: the `ctrdiag` command line client.
 
-pub use ctrdiag_core::{cache, cause, change, creds, ctrconfig, diagnose, fix, redact, ttl};
+pub use ctrdiag_core::{
+    cache, cause, change, creds, ctrconfig, detect, diagnose, fix, redact, ttl,
+};
 
 pub mod api;
 pub mod cli;

@@ -1,12 +1,15 @@
 //! The daemon's settings: a TOML file where every key is optional, validated into
 //! typed values before anything binds. Defaults are those of a standard node.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::containerd::{DEFAULT_SOCKET, Namespace};
+use crate::registry::host::RegistryHost;
+use crate::registry::reference::ImageRef;
 
 /// Where `ctrdiagd` listens unless told otherwise (the API's own default).
 pub const DEFAULT_LISTEN_SOCKET: &str = crate::api::DEFAULT_SOCKET;
@@ -49,7 +52,27 @@ struct SettingsFile {
     max_concurrent_pulls: Option<usize>,
     credential_files: Option<Vec<PathBuf>>,
     credential_provider_config: Option<PathBuf>,
+    containerd_log: Option<String>,
+    journal_directory: Option<PathBuf>,
+    probe_images: Option<Vec<String>>,
+    probe_interval_secs: Option<u64>,
+    cert_expiry_warning_days: Option<u64>,
+    auto_fix_ca: Option<BTreeMap<String, PathBuf>>,
 }
+
+/// Where containerd's log is read from for detection (`containerd_log`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerdLog {
+    /// `journalctl -u <containerd_unit>` (the default: containerd under systemd).
+    Journal,
+    /// A plain file containerd writes to (a `--log-file`, or stderr redirected).
+    File(PathBuf),
+    /// Detection from the log is off; probes still run.
+    Off,
+}
+
+/// The shortest probe interval: a probe is a pull and a TLS handshake per registry.
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Where the kubelet looks for docker-style credential files (its root directory, its
 /// working directory `/`, root's and `/`'s `.docker`, and the legacy `.dockercfg`).
@@ -97,6 +120,21 @@ pub struct Settings {
     /// The kubelet's `--image-credential-provider-config`, if it has one
     /// (`credential_provider_config`).
     pub credential_provider_config: Option<PathBuf>,
+    /// containerd's log, followed for failed pulls (`containerd_log`).
+    pub containerd_log: ContainerdLog,
+    /// The journal directory journalctl reads (`journal_directory`; `None`: the
+    /// system's). A daemon in a container reads the host's `/var/log/journal`.
+    pub journal_directory: Option<PathBuf>,
+    /// Images pulled on a schedule to prove their registries work (`probe_images`).
+    pub probe_images: Vec<ImageRef>,
+    /// How often probes run, before jitter (`probe_interval_secs`).
+    pub probe_interval: Duration,
+    /// A registry certificate expiring within this raises a warning
+    /// (`cert_expiry_warning_days`).
+    pub cert_expiry_warning: Duration,
+    /// Registries whose detected `tls_unknown_authority` runs `fix --ca` with this CA
+    /// bundle on its own (`[auto_fix_ca]`; empty: never).
+    pub auto_fix_ca: BTreeMap<RegistryHost, PathBuf>,
 }
 
 impl Settings {
@@ -124,6 +162,12 @@ impl Default for Settings {
             max_concurrent_pulls: 4,
             credential_files: DEFAULT_CREDENTIAL_FILES.iter().map(PathBuf::from).collect(),
             credential_provider_config: None,
+            containerd_log: ContainerdLog::Journal,
+            journal_directory: None,
+            probe_images: Vec::new(),
+            probe_interval: Duration::from_secs(300),
+            cert_expiry_warning: Duration::from_secs(14 * 86_400),
+            auto_fix_ca: BTreeMap::new(),
         }
     }
 }
@@ -215,7 +259,69 @@ impl Settings {
         if socket_group.is_empty() {
             return Err(invalid("socket_group", "must name a group".into()));
         }
+        let containerd_log = match file.containerd_log.as_deref() {
+            None | Some("journal") => ContainerdLog::Journal,
+            Some("off") => ContainerdLog::Off,
+            Some(p) if Path::new(p).is_absolute() => ContainerdLog::File(p.into()),
+            Some(other) => {
+                return Err(invalid(
+                    "containerd_log",
+                    format!("must be \"journal\", \"off\" or an absolute file path, not {other:?}"),
+                ));
+            }
+        };
+        let probe_images = file
+            .probe_images
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                i.parse::<ImageRef>()
+                    .map_err(|e| invalid("probe_images", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let probe_interval = match file.probe_interval_secs {
+            None => d.probe_interval,
+            Some(s) if Duration::from_secs(s) < MIN_PROBE_INTERVAL => {
+                return Err(invalid(
+                    "probe_interval_secs",
+                    format!("must be at least {}", MIN_PROBE_INTERVAL.as_secs()),
+                ));
+            }
+            Some(s) => Duration::from_secs(s),
+        };
+        let cert_expiry_warning = match file.cert_expiry_warning_days {
+            None => d.cert_expiry_warning,
+            Some(days) if days > 3650 => {
+                return Err(invalid(
+                    "cert_expiry_warning_days",
+                    "must be at most 3650".into(),
+                ));
+            }
+            Some(days) => Duration::from_secs(days * 86_400),
+        };
+        let mut auto_fix_ca = BTreeMap::new();
+        for (host, ca) in file.auto_fix_ca.unwrap_or_default() {
+            let host: RegistryHost = host
+                .parse()
+                .map_err(|e| invalid("auto_fix_ca", format!("{e}")))?;
+            if !ca.is_absolute() {
+                return Err(invalid(
+                    "auto_fix_ca",
+                    format!("{host}: the CA bundle must be an absolute path, not {ca:?}"),
+                ));
+            }
+            auto_fix_ca.insert(host, ca);
+        }
         Ok(Settings {
+            containerd_log,
+            journal_directory: match file.journal_directory {
+                None => None,
+                Some(p) => Some(absolute("journal_directory", Some(p), PathBuf::new())?),
+            },
+            probe_images,
+            probe_interval,
+            cert_expiry_warning,
+            auto_fix_ca,
             listen_socket: absolute("listen_socket", file.listen_socket, d.listen_socket)?,
             socket_group,
             containerd_socket: absolute(
@@ -320,6 +426,59 @@ mod tests {
                 .metrics_address,
             Some("127.0.0.1:9420".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn detection_and_probe_settings() {
+        let d = parse("").unwrap();
+        assert_eq!(d.containerd_log, ContainerdLog::Journal);
+        assert_eq!(d.probe_interval, Duration::from_secs(300));
+        assert_eq!(d.cert_expiry_warning, Duration::from_secs(14 * 86_400));
+        assert!(d.probe_images.is_empty() && d.auto_fix_ca.is_empty());
+        let s = parse(concat!(
+            "containerd_log = \"/var/log/containerd.log\"\n",
+            "journal_directory = \"/host/var/log/journal\"\n",
+            "probe_images = [\"r.test:5000/app:1\", \"busybox\"]\n",
+            "probe_interval_secs = 60\n",
+            "cert_expiry_warning_days = 30\n",
+            "[auto_fix_ca]\n\"r.test:5000\" = \"/etc/ctrdiag/ca/r.pem\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.containerd_log,
+            ContainerdLog::File("/var/log/containerd.log".into())
+        );
+        assert_eq!(
+            s.probe_images
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["r.test:5000/app:1", "docker.io/library/busybox:latest"]
+        );
+        assert_eq!(s.cert_expiry_warning, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.auto_fix_ca.len(), 1);
+        assert_eq!(
+            parse("containerd_log = \"off\"").unwrap().containerd_log,
+            ContainerdLog::Off
+        );
+        for (bad, key) in [
+            ("containerd_log = \"containerd.log\"", "`containerd_log`"),
+            (
+                "probe_interval_secs = 9",
+                "`probe_interval_secs` must be at least 10",
+            ),
+            ("probe_images = [\"Bad Name\"]", "`probe_images`"),
+            (
+                "cert_expiry_warning_days = 99999",
+                "`cert_expiry_warning_days`",
+            ),
+            ("journal_directory = \"j\"", "`journal_directory`"),
+            ("[auto_fix_ca]\n\"r.test\" = \"ca.pem\"", "absolute path"),
+            ("[auto_fix_ca]\n\"_default\" = \"/ca.pem\"", "`auto_fix_ca`"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]
