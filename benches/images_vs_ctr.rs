@@ -24,6 +24,7 @@ use containerd_client::types::Descriptor;
 use futures_util::StreamExt;
 use lab::containerd::{LabContainerd, Version};
 use lab::daemon::Daemon;
+use lab::process::rss_kib;
 use sha2::{Digest, Sha256};
 use tonic::Request;
 
@@ -149,15 +150,6 @@ fn timed(cmd: &mut Command) -> Duration {
     let elapsed = start.elapsed();
     assert!(status.success(), "{cmd:?} failed: {status}");
     elapsed
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 #[tokio::main]

@@ -57,6 +57,52 @@ impl From<&Status> for pb::GetStatusResponse {
             config: Some(config_status(&s.config)),
             unit: Some(unit_status(&s.unit_name, &s.unit)),
             changes: Some((&s.changes).into()),
+            detection: Some(detection(&s.detection, &s.problems)),
+        }
+    }
+}
+
+/// Detection's state for `status` and `events`.
+pub fn detection(
+    d: &crate::detection::DetectionStatus,
+    problems: &[crate::detect::Problem],
+) -> pb::Detection {
+    pb::Detection {
+        source: d.source.clone(),
+        following: d.following,
+        error: d.error.clone(),
+        lines_read: d.lines_read,
+        events: u32::try_from(d.events).unwrap_or(u32::MAX),
+        problems: problems.iter().map(Into::into).collect(),
+    }
+}
+
+impl From<&crate::detect::Event> for pb::Event {
+    fn from(e: &crate::detect::Event) -> Self {
+        pb::Event {
+            id: e.id,
+            kind: e.kind.as_str().to_string(),
+            image: e.image.clone().unwrap_or_default(),
+            host: e.host.clone().unwrap_or_default(),
+            cause: e.cause.to_string(),
+            text: e.text.clone(),
+            first_unix_ms: e.first_ms,
+            last_unix_ms: e.last_ms,
+            count: e.count,
+        }
+    }
+}
+
+impl From<&crate::detect::Problem> for pb::Problem {
+    fn from(p: &crate::detect::Problem) -> Self {
+        pb::Problem {
+            host: p.host.clone(),
+            area: p.area.as_str().to_string(),
+            cause: p.cause.to_string(),
+            image: p.image.clone().unwrap_or_default(),
+            since_unix_ms: p.since_ms,
+            last_unix_ms: p.last_ms,
+            failures: p.failures,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! ctrdiag's own gRPC API: code generated from `proto/ctrdiag/v1` at build time, and
 //! the conversions between it and the library's domain types.
 
-mod convert;
+pub(crate) mod convert;
 
 /// Where ctrdiagd serves this API and the CLI calls it unless told otherwise: server
 /// and client share the one constant.

@@ -96,6 +96,26 @@ pub enum Command {
         #[command(subcommand)]
         command: K8sCommand,
     },
+    /// Recent events detected in containerd's log and by probes, and the registries with
+    /// a problem now. Exits 1 while a registry has a problem.
+    Events {
+        /// Only events seen within this long (`10m`, `2h`, `1d`).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only events of this cause code (`tls_unknown_authority`, ...).
+        #[arg(long, value_name = "CODE")]
+        cause: Option<String>,
+    },
+    /// Stream events as they are detected (with -o json, one object per line).
+    Watch {
+        /// Only events of this cause code.
+        #[arg(long, value_name = "CODE")]
+        cause: Option<String>,
+    },
+    /// A node-problem-detector custom plugin: one line on stdout (at most 80 bytes),
+    /// details on stderr; exit 0 OK, 1 a registry has a problem, 3 unknown (ctrdiagd
+    /// down or not answering, containerd's log not followed). Answers within 4 s.
+    Check,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -254,6 +274,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::K8s {
             command: K8sCommand::PullSecrets(action),
         } => cmd::pull_secrets::run(action, cli.output).await,
+        Command::Check => Ok(cmd::check::run(&cli.socket).await),
         command => match client::connect(&cli.socket).await {
             Ok(client) => cmd::run(client, command, cli.output).await,
             Err(f) => Err(f),

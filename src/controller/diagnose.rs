@@ -6,7 +6,9 @@ use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError, PullReport};
 use crate::containerd::{ContainerdError, PullOutcome};
 use crate::ctrconfig::{HostTrust, findings, host_trust};
-use crate::diagnose::{CauseCode, Facts, Finding, InsecureChange, PullResult, diagnose, healthy};
+use crate::diagnose::{
+    CauseCode, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, diagnose, healthy,
+};
 use crate::fix::split_target;
 use crate::plan::{ChangeState, journal};
 use crate::registry::probe::ProbeReport;
@@ -116,6 +118,10 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             insecure_change: self.insecure_change_for(&host.to_string()),
             trust,
             containerd_problem,
+            expiry_warning: Some(ExpiryWarning {
+                now_unix: self.clock.now_unix() as i64,
+                window_secs: self.node.cert_expiry_warning.as_secs() as i64,
+            }),
         });
         Ok(Diagnosis {
             target: target.to_string(),

@@ -62,7 +62,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         self.check_recovery(req.dry_run).await?;
         let (host, image) = split_target(&req.target)?;
         let removing = matches!(req.mode, RequestedMode::RemoveOverrides { .. });
-        let verify_image = verify_image(req.verify_image, image.as_ref(), removing);
+        let recent_failure = self.events.latest_failed_image(&host.to_string());
+        let verify_image = verify_image(req.verify_image, image.as_ref(), recent_failure, removing);
         let insecure = matches!(
             req.mode,
             RequestedMode::InsecureSkipVerify | RequestedMode::PlainHttp

@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod expiry;
 pub mod fix;
 pub mod ports;
+pub mod probes;
 pub mod status;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::containerd::{ContainerdError, ImageSummary, Namespace, PullOutcome, TestPull};
 use crate::ctrconfig::ContainerdVersion;
+use crate::detection::EventHub;
 use crate::diagnose::CauseCode;
 use crate::fix::{FixError, TargetError};
 use crate::nodefiles::NodeFilesError;
@@ -47,6 +49,8 @@ pub struct NodeConfig {
     pub credential_files: Vec<PathBuf>,
     /// The kubelet's credential provider config, if it has one.
     pub credential_provider_config: Option<PathBuf>,
+    /// A registry certificate expiring within this is warned of.
+    pub cert_expiry_warning: Duration,
 }
 
 /// Why a flow could not give its answer. Each variant keeps its source's own words.
@@ -145,6 +149,7 @@ pub struct Controller<C, U, P> {
     expiry: expiry::Expiry<C, U>,
     node: NodeConfig,
     clock: Arc<dyn Clock>,
+    events: Arc<EventHub>,
 }
 
 /// The controller of a real node.
@@ -184,7 +189,18 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             expiry,
             node,
             clock,
+            events: EventHub::in_memory(crate::metrics::Metrics::new()),
         }
+    }
+
+    /// The same flows sharing the daemon's detection state (fix uses the latest failed
+    /// pull of a host; status shows detection).
+    pub fn with_events(self, events: Arc<EventHub>) -> Self {
+        Controller { events, ..self }
+    }
+
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
     }
 
     pub fn executor(&self) -> &Executor<C, U> {

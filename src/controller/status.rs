@@ -61,6 +61,8 @@ pub struct Status {
     pub unit_name: String,
     pub unit: Result<UnitState, String>,
     pub changes: ChangesSummary,
+    pub detection: crate::detection::DetectionStatus,
+    pub problems: Vec<crate::detect::Problem>,
 }
 
 impl Status {
@@ -83,6 +85,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             unit_name: self.node.containerd_unit.clone(),
             unit,
             changes: self.changes_summary(),
+            detection: self.events.status(),
+            problems: self.events.problems(),
         }
     }
 

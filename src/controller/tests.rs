@@ -65,6 +65,7 @@ fn lab(version: &str, config: &str) -> Lab {
                 root.join("kubelet/config.json"),
             ],
             credential_provider_config: None,
+            cert_expiry_warning: std::time::Duration::from_secs(14 * 86_400),
         },
         root.join("state"),
     );

@@ -28,7 +28,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the exposition needs to know at scrape time (gauges).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gauges {
     pub containerd_up: bool,
     pub cri_ready: bool,
@@ -40,7 +40,29 @@ pub struct Gauges {
     pub damaged_changes: u64,
     /// An interrupted change could not be undone: changes are refused.
     pub recovery_pending: bool,
+    /// Detection's view: live problems, certificates, probes, the log follower.
+    pub detection: DetectionGauges,
 }
+
+/// Detection's gauges, per registry.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionGauges {
+    /// The kind of log followed (`journal`, `file`) and whether it is followed now;
+    /// `None` when detection from the log is off.
+    pub log_follower: Option<(&'static str, bool)>,
+    /// Live problems: registry, area (`pulls`, `certificate`), cause.
+    pub problems: Vec<(String, &'static str, CauseCode)>,
+    /// The registry certificate's `notAfter`, Unix seconds.
+    pub certificate_expiry: Vec<(String, i64)>,
+    /// The last probe of the registry that worked, Unix seconds.
+    pub last_successful_probe: Vec<(String, i64)>,
+}
+
+/// At most this many registries get a label of their own; the rest share
+/// [`OTHER_REGISTRY`], so a node pulling from many registries cannot blow up a
+/// Prometheus server's series count.
+pub const MAX_REGISTRIES: usize = 64;
+pub const OTHER_REGISTRY: &str = "other";
 
 /// Most scrapes served at once; more wait for a turn.
 const MAX_CONNECTIONS: usize = 16;
@@ -62,6 +84,36 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DetectedLabels {
+    kind: String,
+    cause: String,
+    registry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemLabels {
+    registry: String,
+    area: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    registry: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegistryLabels {
+    registry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: String,
 }
@@ -78,6 +130,15 @@ pub struct Metrics {
     insecure_overdue: Gauge,
     damaged_changes: Gauge,
     recovery_pending: Gauge,
+    detected: Family<DetectedLabels, Counter>,
+    probes: Family<ProbeLabels, Counter>,
+    log_lines: Counter,
+    log_follower_up: Family<SourceLabels, Gauge>,
+    registry_problem: Family<ProblemLabels, Gauge>,
+    certificate_expiry: Family<RegistryLabels, Gauge>,
+    last_successful_probe: Family<RegistryLabels, Gauge>,
+    /// Registries that have a label of their own (at most [`MAX_REGISTRIES`]).
+    registries: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Metrics {
@@ -89,7 +150,7 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             })
             .set(1);
-        registry.register("ctrdiag_build_info", "ctrdiag's version.", build_info);
+        registry.register("ctrdiag_build_info", "ctrdiag's version", build_info);
         let m = Metrics {
             test_pulls: Family::default(),
             diagnoses: Family::default(),
@@ -100,58 +161,101 @@ impl Metrics {
             insecure_overdue: Gauge::default(),
             damaged_changes: Gauge::default(),
             recovery_pending: Gauge::default(),
+            detected: Family::default(),
+            probes: Family::default(),
+            log_lines: Counter::default(),
+            log_follower_up: Family::default(),
+            registry_problem: Family::default(),
+            certificate_expiry: Family::default(),
+            last_successful_probe: Family::default(),
+            registries: Default::default(),
             registry,
         };
         let mut registry = m.registry;
         registry.register(
             "ctrdiag_test_pulls",
-            "Test pulls through CRI, by result and cause code.",
+            "Test pulls through CRI, by result and cause code",
             m.test_pulls.clone(),
         );
         registry.register(
             "ctrdiag_diagnoses",
-            "Diagnoses run, by health.",
+            "Diagnoses run, by health",
             m.diagnoses.clone(),
         );
         registry.register(
             "ctrdiag_changes",
-            "Changes applied to the node, by outcome (applied, rolled_back).",
+            "Changes applied to the node, by outcome (applied, rolled_back)",
             m.changes.clone(),
         );
         for (name, help, gauge) in [
             (
                 "ctrdiag_containerd_up",
-                "Whether containerd answers on its socket.",
+                "Whether containerd answers on its socket",
                 &m.containerd_up,
             ),
             (
                 "ctrdiag_cri_ready",
-                "Whether containerd's CRI plugin answers (what the kubelet needs).",
+                "Whether containerd's CRI plugin answers (what the kubelet needs)",
                 &m.cri_ready,
             ),
             (
                 "ctrdiag_insecure_settings",
-                "Insecure registry settings (skip-verify, plain HTTP) ctrdiag turned on that are in effect.",
+                "Insecure registry settings (skip-verify, plain HTTP) ctrdiag turned on that are in effect",
                 &m.insecure_settings,
             ),
             (
                 "ctrdiag_insecure_settings_overdue",
-                "Of those, the ones whose time to live is over (ending them failed; it is retried).",
+                "Of those, the ones whose time to live is over (ending them failed; it is retried)",
                 &m.insecure_overdue,
             ),
             (
                 "ctrdiag_damaged_changes",
-                "Change records that cannot be read.",
+                "Change records that cannot be read",
                 &m.damaged_changes,
             ),
             (
                 "ctrdiag_recovery_pending",
-                "1 while an interrupted change cannot be undone and changes are refused.",
+                "1 while an interrupted change cannot be undone and changes are refused",
                 &m.recovery_pending,
             ),
         ] {
             registry.register(name, help, gauge.clone());
         }
+        registry.register(
+            "ctrdiag_log_follower_up",
+            "1 while containerd's log is being followed for detection, by source (journal, file); absent when detection from the log is off",
+            m.log_follower_up.clone(),
+        );
+        registry.register(
+            "ctrdiag_detected_events",
+            "Events detected in containerd's log and by probes, by kind, cause code and registry",
+            m.detected.clone(),
+        );
+        registry.register(
+            "ctrdiag_probes",
+            "Scheduled probes of registries (test pull and TLS probe), by registry and result",
+            m.probes.clone(),
+        );
+        registry.register(
+            "ctrdiag_log_lines",
+            "Lines of containerd's log read for detection",
+            m.log_lines.clone(),
+        );
+        registry.register(
+            "ctrdiag_registry_problem",
+            "1 for each registry with a live problem: failing pulls or a certificate expiring soon",
+            m.registry_problem.clone(),
+        );
+        registry.register(
+            "ctrdiag_registry_certificate_expiry_timestamp_seconds",
+            "When the registry's certificate expires (notAfter), as a Unix time",
+            m.certificate_expiry.clone(),
+        );
+        registry.register(
+            "ctrdiag_last_successful_probe_timestamp_seconds",
+            "When a probe of the registry last worked, as a Unix time",
+            m.last_successful_probe.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -183,6 +287,82 @@ impl Metrics {
             .inc();
     }
 
+    /// An event was detected (counted once per sighting, folded or not).
+    pub fn detected(&self, kind: &str, cause: CauseCode, registry: Option<&str>) {
+        self.detected
+            .get_or_create(&DetectedLabels {
+                kind: kind.into(),
+                cause: cause.to_string(),
+                registry: self.registry_label(registry.unwrap_or("")),
+            })
+            .inc();
+    }
+
+    /// A scheduled probe of `registry` ended.
+    pub fn probe(&self, registry: &str, ok: bool) {
+        self.probes
+            .get_or_create(&ProbeLabels {
+                registry: self.registry_label(registry),
+                result: if ok { "ok" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+
+    /// `n` more lines of containerd's log were read.
+    pub fn log_lines(&self, n: u64) {
+        self.log_lines.inc_by(n);
+    }
+
+    /// The label for `registry`: itself while fewer than [`MAX_REGISTRIES`] have one.
+    fn registry_label(&self, registry: &str) -> String {
+        let mut seen = self
+            .registries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(registry) {
+            return registry.to_string();
+        }
+        if seen.len() < MAX_REGISTRIES {
+            seen.insert(registry.to_string());
+            return registry.to_string();
+        }
+        OTHER_REGISTRY.to_string()
+    }
+
+    fn render_detection(&self, d: &DetectionGauges) {
+        self.log_follower_up.clear();
+        if let Some((source, up)) = d.log_follower {
+            self.log_follower_up
+                .get_or_create(&SourceLabels {
+                    source: source.into(),
+                })
+                .set(i64::from(up));
+        }
+        self.registry_problem.clear();
+        for (registry, area, cause) in &d.problems {
+            self.registry_problem
+                .get_or_create(&ProblemLabels {
+                    registry: self.registry_label(registry),
+                    area: (*area).into(),
+                    cause: cause.to_string(),
+                })
+                .set(1);
+        }
+        for (family, values) in [
+            (&self.certificate_expiry, &d.certificate_expiry),
+            (&self.last_successful_probe, &d.last_successful_probe),
+        ] {
+            family.clear();
+            for (registry, at) in values {
+                family
+                    .get_or_create(&RegistryLabels {
+                        registry: self.registry_label(registry),
+                    })
+                    .set(*at);
+            }
+        }
+    }
+
     /// The exposition of every metric, with the gauges as `gauges` says.
     pub fn render(&self, gauges: Gauges) -> String {
         let set = |g: &Gauge, v: u64| {
@@ -194,6 +374,7 @@ impl Metrics {
         set(&self.insecure_overdue, gauges.insecure_overdue);
         set(&self.damaged_changes, gauges.damaged_changes);
         set(&self.recovery_pending, u64::from(gauges.recovery_pending));
+        self.render_detection(&gauges.detection);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -311,5 +492,53 @@ mod tests {
             assert!(text.contains(line), "{line:?} missing:\n{text}");
         }
         assert!(text.contains("ctrdiag_build_info{version=\""), "{text}");
+    }
+
+    #[test]
+    fn detection_metrics_are_labelled_by_registry_and_bounded() {
+        let m = Metrics::new();
+        m.detected(
+            "pull_failed",
+            CauseCode::TlsUnknownAuthority,
+            Some("r.test:5000"),
+        );
+        m.probe("r.test:5000", true);
+        m.log_lines(3);
+        for i in 0..MAX_REGISTRIES + 5 {
+            m.detected(
+                "pull_failed",
+                CauseCode::NotFound,
+                Some(&format!("r{i}.test")),
+            );
+        }
+        let gauges = |problems| Gauges {
+            detection: DetectionGauges {
+                log_follower: Some(("file", true)),
+                problems,
+                certificate_expiry: vec![("r.test:5000".into(), 1_800_000_000)],
+                last_successful_probe: vec![("r.test:5000".into(), 1_700_000_000)],
+            },
+            ..Gauges::default()
+        };
+        let text = m.render(gauges(vec![(
+            "r.test:5000".into(),
+            "pulls",
+            CauseCode::TlsUnknownAuthority,
+        )]));
+        for line in [
+            "ctrdiag_detected_events_total{kind=\"pull_failed\",cause=\"tls_unknown_authority\",registry=\"r.test:5000\"} 1\n",
+            "ctrdiag_detected_events_total{kind=\"pull_failed\",cause=\"not_found\",registry=\"other\"} 6\n",
+            "ctrdiag_probes_total{registry=\"r.test:5000\",result=\"ok\"} 1\n",
+            "ctrdiag_log_lines_total 3\n",
+            "ctrdiag_log_follower_up{source=\"file\"} 1\n",
+            "ctrdiag_registry_problem{registry=\"r.test:5000\",area=\"pulls\",cause=\"tls_unknown_authority\"} 1\n",
+            "ctrdiag_registry_certificate_expiry_timestamp_seconds{registry=\"r.test:5000\"} 1800000000\n",
+            "ctrdiag_last_successful_probe_timestamp_seconds{registry=\"r.test:5000\"} 1700000000\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing:\n{text}");
+        }
+        // A problem that ended is gone from the next scrape, not stuck at 1.
+        let text = m.render(gauges(Vec::new()));
+        assert!(!text.contains("ctrdiag_registry_problem{"), "{text}");
     }
 }

@@ -22,6 +22,9 @@ use crate::systemd::SystemdClient;
 /// Longest the expiry task sleeps before it looks at the wall clock again, so a
 /// suspend or a clock step cannot stretch a time to live.
 const EXPIRY_RECHECK: Duration = Duration::from_secs(60);
+/// Longest a metrics scrape waits for containerd (Prometheus' default scrape timeout is
+/// 10 s).
+const SCRAPE_CONTAINERD_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -51,6 +54,7 @@ pub fn controller_for(settings: &Settings, clock: Arc<dyn Clock>) -> LiveControl
             containerd_unit: settings.containerd_unit.clone(),
             credential_files: settings.credential_files.clone(),
             credential_provider_config: settings.credential_provider_config.clone(),
+            cert_expiry_warning: settings.cert_expiry_warning,
         },
         settings.state_dir.clone(),
     )
@@ -76,7 +80,9 @@ pub async fn run(
     };
     tracing::info!(socket = %settings.listen_socket.display(), "listening");
 
-    let controller = Arc::new(controller_for(&settings, clock));
+    let metrics = crate::metrics::Metrics::new();
+    let events = crate::detection::EventHub::open(&settings.state_dir, metrics.clone());
+    let controller = Arc::new(controller_for(&settings, clock).with_events(Arc::clone(&events)));
     // Readiness means "calls will be answered", which needs containerd's state known;
     // a containerd that is down is reported, not waited for: diagnosing that is our job.
     let containerd = controller.containerd_state().await;
@@ -102,7 +108,6 @@ pub async fn run(
     }
 
     let supervisor = Supervisor::new();
-    let metrics = crate::metrics::Metrics::new();
     if let Some(addr) = settings.metrics_address {
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
@@ -123,6 +128,36 @@ pub async fn run(
         "expiry",
         end_times_to_live(Arc::clone(&controller), Arc::clone(&expiry_changed)),
     );
+    if let Some(source) = log_source(&settings) {
+        tracing::info!(%source, "following containerd's log for failed pulls");
+        supervisor.spawn_service(
+            "log follower",
+            crate::detection::follower::run(source, Arc::clone(&events), events.closing()),
+        );
+    }
+    if !settings.auto_fix_ca.is_empty() {
+        supervisor.spawn_service(
+            "auto-fix",
+            crate::detection::auto_fix::run(
+                Arc::clone(&controller),
+                supervisor.clone(),
+                settings.auto_fix_ca.clone(),
+                metrics.clone(),
+            ),
+        );
+    }
+    if !settings.probe_images.is_empty() {
+        supervisor.spawn_service(
+            "probes",
+            crate::detection::schedule::run(
+                Arc::clone(&controller),
+                settings.probe_images.clone(),
+                settings.probe_interval,
+                settings.containerd_log != crate::settings::ContainerdLog::Off,
+                metrics.clone(),
+            ),
+        );
+    }
     notify(&[NotifyState::Ready, NotifyState::Status(&ready)]);
 
     let service = DiagnosticsService::new(
@@ -133,6 +168,15 @@ pub async fn run(
         expiry_changed,
         metrics,
     );
+    // Watch streams never end by themselves: they are ended as the shutdown starts,
+    // or the server's graceful stop would wait for them forever.
+    let shutdown = {
+        let events = Arc::clone(&events);
+        async move {
+            shutdown.await;
+            events.close();
+        }
+    };
     let result = serve(listener, service, settings.rpc_timeout(), shutdown).await;
     // No new changes from here; those running finish (or the next start undoes them).
     match supervisor.shutdown(SHUTDOWN_GRACE).await {
@@ -142,6 +186,7 @@ pub async fn run(
             "changes still running after the grace: the next start finishes or undoes them"
         ),
     }
+    events.save();
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopped");
     Ok(result?)
@@ -161,9 +206,30 @@ async fn end_times_to_live(controller: Arc<LiveController>, changed: Arc<tokio::
     }
 }
 
+/// The log the settings name, as a source to follow; `None` when it is off.
+fn log_source(settings: &Settings) -> Option<crate::logsource::Source> {
+    use crate::logsource::{JournalSource, Source};
+    use crate::settings::ContainerdLog;
+    match &settings.containerd_log {
+        ContainerdLog::Off => None,
+        ContainerdLog::File(path) => Some(Source::File(path.clone())),
+        ContainerdLog::Journal => {
+            let mut journal = JournalSource::new(&settings.containerd_unit);
+            if let Some(dir) = &settings.journal_directory {
+                journal = journal.with_directory(dir);
+            }
+            Some(Source::Journal(journal))
+        }
+    }
+}
+
 /// What the metrics gauges say, read at scrape time.
+/// containerd's state is asked with a bound: a hung containerd must not hang the
+/// scrape (Prometheus would report the whole target down instead of containerd).
 async fn gauges_of(controller: &LiveController) -> crate::metrics::Gauges {
-    let containerd = controller.containerd_state().await;
+    let containerd = tokio::time::timeout(SCRAPE_CONTAINERD_TIMEOUT, controller.containerd_state())
+        .await
+        .unwrap_or_default();
     let changes = controller.changes_summary();
     crate::metrics::Gauges {
         containerd_up: containerd.reachable,
@@ -172,6 +238,7 @@ async fn gauges_of(controller: &LiveController) -> crate::metrics::Gauges {
         insecure_overdue: changes.insecure.iter().filter(|i| i.overdue).count() as u64,
         damaged_changes: changes.damaged.len() as u64,
         recovery_pending: changes.pending_recovery.is_some(),
+        detection: controller.events().gauges(),
     }
 }
 

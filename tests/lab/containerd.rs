@@ -196,6 +196,41 @@ impl LabContainerd {
         self.process.as_ref().map(|p| p.log()).unwrap_or_default()
     }
 
+    /// The file containerd's output (its log) goes to.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.path().join("containerd.log")
+    }
+
+    /// A pull through CRI made the way the kubelet makes it, straight to containerd's
+    /// socket (not through ctrdiag): `Ok(image id)` or containerd's error text.
+    pub async fn cri_pull(&self, image: &str) -> Result<String, String> {
+        use k8s_cri::v1::image_service_client::ImageServiceClient;
+        let path = self.socket.clone();
+        let channel = tonic::transport::Endpoint::from_static("http://[::]")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+            .map_err(|e| format!("cannot reach containerd: {e}"))?;
+        let req = k8s_cri::v1::PullImageRequest {
+            image: Some(k8s_cri::v1::ImageSpec {
+                image: image.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        ImageServiceClient::new(channel)
+            .pull_image(req)
+            .await
+            .map(|r| r.into_inner().image_ref)
+            .map_err(|s| s.message().to_string())
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::containerd::LabContainerd;
 use super::process::ChildGuard;
 use super::scratch_dir;
+use tokio::io::AsyncBufReadExt;
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_ctrdiagd");
 pub const CLI: &str = env!("CARGO_BIN_EXE_ctrdiag");
@@ -102,10 +103,16 @@ impl Daemon {
         let socket = dir.path().join("run/ctrdiag.sock");
         let settings_file = dir.path().join("ctrdiagd.toml");
         let d = dir.path().display();
+        // Detection follows the lab containerd's own log unless a test says otherwise.
+        let log_setting = if extra_settings.contains("containerd_log") {
+            String::new()
+        } else {
+            format!("containerd_log = \"{}\"\n", ctr.log_file().display())
+        };
         std::fs::write(
             &settings_file,
             format!(
-                "listen_socket = \"{}\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"{}\"\ncontainerd_config = \"{}\"\ncerts_dir = \"{}\"\nstate_dir = \"{d}/state\"\n{extra_settings}",
+                "listen_socket = \"{}\"\nsocket_group = \"nogroup\"\ncontainerd_socket = \"{}\"\ncontainerd_config = \"{}\"\ncerts_dir = \"{}\"\nstate_dir = \"{d}/state\"\n{log_setting}{extra_settings}",
                 socket.display(),
                 ctr.socket.display(),
                 ctr.config_file.display(),
@@ -282,6 +289,25 @@ impl Daemon {
             .expect("start ctrdiag")
     }
 
+    /// `ctrdiag -o json watch [ARGS]`, once it says it is subscribed: from then on no
+    /// event is missed.
+    pub async fn watch(&self, args: &[&str]) -> Watcher {
+        let mut cmd =
+            tokio::process::Command::from(self.command(&[&["-o", "json", "watch"], args].concat()));
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start ctrdiag watch");
+        let stdout = child.stdout.take().expect("watch stdout");
+        let mut w = Watcher {
+            _child: child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        };
+        let first = w.next_json(Duration::from_secs(10)).await;
+        assert_eq!(first, serde_json::json!({"subscribed": true}));
+        w
+    }
+
     /// Whether `ctrdiag images` (k8s.io) lists `image`.
     pub async fn lists_image(&self, image: &str) -> bool {
         let run = self.cli(&["-o", "json", "images"]).await;
@@ -298,6 +324,36 @@ impl Daemon {
         cmd.arg("--socket").arg(&self.socket).args(args);
         cmd.env_remove("CTRDIAG_SOCKET");
         cmd
+    }
+}
+
+/// A running `ctrdiag watch -o json`.
+pub struct Watcher {
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Watcher {
+    /// The next object the stream prints, within `timeout`.
+    pub async fn next_json(&mut self, timeout: Duration) -> serde_json::Value {
+        let line = tokio::time::timeout(timeout, self.lines.next_line())
+            .await
+            .expect("no event on the watch stream in time")
+            .expect("read watch")
+            .expect("the watch stream ended");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("watch printed {line:?}: {e}"))
+    }
+
+    /// The next event of `kind`, skipping others, within `timeout` in all.
+    pub async fn next_of_kind(&mut self, kind: &str, timeout: Duration) -> serde_json::Value {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let e = self.next_json(left).await;
+            if e["kind"] == kind {
+                return e;
+            }
+        }
     }
 }
 

@@ -59,6 +59,9 @@ causes! {
     // although the certificate is valid.
     PlainHttpInUse => "plain_http_in_use",
     VerificationSkipped => "verification_skipped",
+    // Works today, fails soon: the registry's certificate expires within the warning
+    // window (`cert_expiry_warning_days`).
+    TlsExpiringSoon => "tls_expiring_soon",
     Unknown => "unknown",
 }
 
@@ -97,7 +100,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_match_design_md() {
-        assert_eq!(CauseCode::ALL.len(), 25);
+        assert_eq!(CauseCode::ALL.len(), 26);
         for c in CauseCode::ALL {
             assert_eq!(c.as_str().parse::<CauseCode>(), Ok(*c));
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{c}\""));

@@ -195,17 +195,20 @@ pub fn insecure_setting(host: &RegistryHost, mode: &FixMode) -> Option<InsecureS
 }
 
 /// The image a fix is proven with: the one the operator names, else the target's own
-/// image, except when removing overrides (which may rightly make the target's pull
-/// fail: only a named image proves that).
+/// image, else the image of the host's most recent failed pull that detection saw (the
+/// pull the fix is for), except when removing overrides (which may rightly make such
+/// a pull fail: only a named image proves that).
 pub fn verify_image(
     requested: Option<String>,
     target_image: Option<&ImageRef>,
+    recent_failure: Option<String>,
     removing_overrides: bool,
 ) -> Option<String> {
     match (requested, target_image) {
         (Some(i), _) => Some(i),
-        (None, Some(i)) if !removing_overrides => Some(i.to_string()),
-        (None, _) => None,
+        (None, _) if removing_overrides => None,
+        (None, Some(i)) => Some(i.to_string()),
+        (None, None) => recent_failure,
     }
 }
 
@@ -665,17 +668,24 @@ mod tests {
     }
 
     #[test]
-    fn the_verify_image_is_the_named_one_or_the_target_but_not_when_removing() {
+    fn the_verify_image_is_the_named_one_the_target_or_the_failed_pull_but_not_when_removing() {
         let target: ImageRef = "r.test:5000/app:1".parse().unwrap();
+        let failed = || Some("r.test:5000/seen:3".to_string());
         assert_eq!(
-            verify_image(None, Some(&target), false).as_deref(),
+            verify_image(None, Some(&target), failed(), false).as_deref(),
             Some("r.test:5000/app:1")
         );
-        assert_eq!(verify_image(None, Some(&target), true), None);
+        assert_eq!(verify_image(None, Some(&target), None, true), None);
         assert_eq!(
-            verify_image(Some("r.test:5000/x:2".into()), None, true).as_deref(),
+            verify_image(Some("r.test:5000/x:2".into()), None, failed(), true).as_deref(),
             Some("r.test:5000/x:2")
         );
+        assert_eq!(
+            verify_image(None, None, failed(), false).as_deref(),
+            Some("r.test:5000/seen:3")
+        );
+        assert_eq!(verify_image(None, None, failed(), true), None);
+        assert_eq!(verify_image(None, None, None, false), None);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 mod cache;
 mod changes;
+pub mod check;
 mod creds;
 mod diagnose;
+mod events;
 mod fix;
 mod images;
 mod pull;
@@ -38,7 +40,9 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::RestartContainerd => restart::run(client, output).await,
         Command::Creds(c) => creds::run(client, c, output).await,
         Command::Cache(c) => cache::run(client, c, output).await,
-        Command::Completions { .. } | Command::Man | Command::K8s { .. } => {
+        Command::Events { since, cause } => events::list(client, since, cause, output).await,
+        Command::Watch { cause } => events::watch(client, cause, output).await,
+        Command::Completions { .. } | Command::Man | Command::K8s { .. } | Command::Check => {
             unreachable!("handled without a daemon connection")
         }
     }

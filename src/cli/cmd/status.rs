@@ -17,12 +17,19 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
     let cfg = resp.config.unwrap_or_default();
     let unit = resp.unit.unwrap_or_default();
     let changes = resp.changes.unwrap_or_default();
+    let detection = resp.detection.unwrap_or_default();
     let overdue = changes.insecure.iter().any(|i| i.overdue);
     let healthy = c.reachable
         && c.cri_ready
         && !overdue
         && changes.damaged.is_empty()
         && changes.recovery_pending_change.is_empty();
+    let mut detection_json = super::events::detection_json(&detection);
+    detection_json["problems"] = detection
+        .problems
+        .iter()
+        .map(super::events::problem_json)
+        .collect();
     match output {
         Output::Json => print_json(&json!({
             "daemon_version": resp.daemon_version,
@@ -47,6 +54,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "findings": cfg.findings.iter().map(|f| json!({"cause": f.cause, "message": f.message})).collect::<Vec<_>>(),
             },
             "unit": super::unit_json(&unit),
+            "detection": detection_json,
             "changes": {
                 "insecure": changes.insecure.iter().map(|i| json!({
                     "change_id": i.change_id,
@@ -125,6 +133,30 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             }
             if !cfg.error.is_empty() {
                 rows.push(vec!["config problem".into(), cfg.error]);
+            }
+            rows.push(vec![
+                "detection".into(),
+                match (detection.source.is_empty(), detection.following) {
+                    (true, _) => "off (containerd_log = \"off\")".to_string(),
+                    (false, true) => format!(
+                        "following {}: {} lines, {} events",
+                        detection.source, detection.lines_read, detection.events
+                    ),
+                    (false, false) => format!(
+                        "NOT following {}: {}",
+                        detection.source,
+                        dash(&detection.error)
+                    ),
+                },
+            ]);
+            for p in &detection.problems {
+                rows.push(vec![
+                    "registry problem".into(),
+                    format!(
+                        "{} ({}): {}, {} failure(s)",
+                        p.host, p.area, p.cause, p.failures
+                    ),
+                ]);
             }
             for i in &changes.insecure {
                 let until = if i.expires_unix > 0 {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+mod events;
 mod fix;
 
 use crate::api::v1 as pb;
@@ -29,6 +30,8 @@ pub struct DiagnosticsService {
     /// Test pulls and diagnoses running now, at most `max_concurrent_pulls`.
     pull_slots: Arc<tokio::sync::Semaphore>,
     max_concurrent_pulls: usize,
+    /// Watch streams open now, at most [`events::MAX_WATCHERS`].
+    watch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl DiagnosticsService {
@@ -48,6 +51,7 @@ impl DiagnosticsService {
             metrics,
             pull_slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent_pulls)),
             max_concurrent_pulls,
+            watch_slots: Arc::new(tokio::sync::Semaphore::new(events::MAX_WATCHERS)),
         }
     }
 
@@ -283,6 +287,37 @@ impl Diagnostics for DiagnosticsService {
             .map_err(ServiceError::from)?;
         self.metrics.diagnosis(diagnosis.healthy);
         Ok(Response::new((&diagnosis).into()))
+    }
+
+    async fn list_events(
+        &self,
+        req: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        self.authorize(&req, "ListEvents", Access::Read).await?;
+        Ok(Response::new(events::list(
+            self.controller.events(),
+            req.get_ref(),
+        )?))
+    }
+
+    type WatchStream = events::WatchStream;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        self.authorize(&req, "Watch", Access::Read).await?;
+        let slot = Arc::clone(&self.watch_slots)
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::Busy {
+                rpc: "Watch",
+                limit: events::MAX_WATCHERS,
+            })?;
+        Ok(Response::new(events::watch(
+            self.controller.events(),
+            req.get_ref(),
+            slot,
+        )?))
     }
 
     type FixStream = fix::FixStream;

@@ -64,6 +64,24 @@ pub struct Facts<'a> {
     pub insecure_change: Option<InsecureChange>,
     /// containerd itself could not be asked (down, or its CRI plugin not loaded).
     pub containerd_problem: Option<(CauseCode, String)>,
+    /// When to warn of a certificate that still works but expires soon.
+    pub expiry_warning: Option<ExpiryWarning>,
+}
+
+/// "Now" and the warning window, for certificates that expire soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWarning {
+    pub now_unix: i64,
+    pub window_secs: i64,
+}
+
+impl ExpiryWarning {
+    /// The seconds left on a certificate valid until `not_after`, when that is inside
+    /// the window and not yet over (an expired one is `tls_expired`, not a warning).
+    pub fn left(&self, not_after: i64) -> Option<i64> {
+        let left = not_after - self.now_unix;
+        (left > 0 && left <= self.window_secs).then_some(left)
+    }
 }
 
 /// A ctrdiag change that keeps an insecure setting on for the host.
@@ -121,6 +139,9 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
         }
         _ => None,
     };
+    if let (Some(probe), Some(w)) = (facts.probe, facts.expiry_warning) {
+        out.extend(expiring_finding(probe, w, &facts.host));
+    }
     if let Some(probe) = facts.probe {
         let (observations, disagreements) = probe_findings(probe, facts, &target, pull_cause);
         for f in observations {
@@ -145,6 +166,43 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
     });
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
+}
+
+/// The registry's own certificate (the leaf) works now but expires within the window.
+fn expiring_finding(probe: &ProbeReport, w: ExpiryWarning, host: &str) -> Option<Finding> {
+    let leaf = probe.chain.first()?.info.as_ref()?;
+    let left = w.left(leaf.not_after.unix)?;
+    let days = left / 86_400;
+    Some(Finding {
+        cause: CauseCode::TlsExpiringSoon,
+        severity: Severity::Warning,
+        summary: format!(
+            "{host}'s certificate expires in {} (at {}): pulls will fail with tls_expired then",
+            if days >= 1 {
+                format!("{days} day(s)")
+            } else {
+                format!("{} hour(s)", left / 3600)
+            },
+            leaf.not_after.rfc3339
+        ),
+        evidence: vec![
+            ev(
+                "certificate",
+                format!(
+                    "{} (SHA-256 {})",
+                    leaf.subject, probe.chain[0].sha256_fingerprint
+                ),
+            ),
+            ev("not after", &leaf.not_after.rfc3339),
+        ],
+        remedies: vec![Remedy {
+            text: format!(
+                "renew {host}'s certificate before {}; `ctrdiag events --cause tls_expiring_soon` shows the warnings, and the daemon's probes see the renewal",
+                leaf.not_after.rfc3339
+            ),
+            command: None,
+        }],
+    })
 }
 
 /// Whether the findings leave the target working.

@@ -1,11 +1,11 @@
 //! The findings engine: what users read. One case per cause code, and the rules that
 //! combine the pull, the probe and the configuration.
 
-use super::engine::{Facts, InsecureChange, PullResult, diagnose, healthy};
+use super::engine::{ExpiryWarning, Facts, InsecureChange, PullResult, diagnose, healthy};
 use super::wordings::WORDINGS;
 use crate::cause::{CauseCode, Severity};
 use crate::ctrconfig::{Finding as ConfigFinding, HostTrust};
-use crate::probe::{Fact, PresentedCert, ProbeReport, TrustReport, Verdict};
+use crate::probe::{CertInfo, Fact, PresentedCert, ProbeReport, Timestamp, TrustReport, Verdict};
 
 const HOST: &str = "r.test:5000";
 
@@ -19,6 +19,7 @@ fn facts<'a>(config: &'a [ConfigFinding]) -> Facts<'a> {
         trust: HostTrust::default(),
         insecure_change: None,
         containerd_problem: None,
+        expiry_warning: None,
     }
 }
 
@@ -65,6 +66,15 @@ fn facts_for<'a>(
             f.containerd_problem = Some((cause, "containerd said no".into()));
         }
         CauseCode::Timeout => f.pull = Some(PullResult::TimedOut { limit_secs: 300 }),
+        CauseCode::TlsExpiringSoon => {
+            f.probe = Some(valid);
+            f.pull = Some(PullResult::Ok);
+            let not_after = valid.chain[0].info.as_ref().unwrap().not_after.unix;
+            f.expiry_warning = Some(ExpiryWarning {
+                now_unix: not_after - 3 * 86_400,
+                window_secs: 14 * 86_400,
+            });
+        }
         _ => {
             let (text, _) = WORDINGS
                 .iter()
@@ -91,13 +101,40 @@ fn every_cause_code_has_a_finding_that_says_what_to_do() {
         assert!(!f.summary.trim().is_empty(), "{cause}: no summary");
         assert!(!f.remedies.is_empty(), "{cause}: no remedy: {f:#?}");
         let expected = match cause {
-            CauseCode::ConfigDeprecated | CauseCode::VerificationSkipped => Severity::Warning,
+            CauseCode::ConfigDeprecated
+            | CauseCode::VerificationSkipped
+            | CauseCode::TlsExpiringSoon => Severity::Warning,
             CauseCode::PlainHttpInUse => Severity::Info,
             _ => Severity::Error,
         };
         assert_eq!(f.severity, expected, "{cause}");
         assert!(!healthy(&found) || expected != Severity::Error, "{cause}");
     }
+}
+
+#[test]
+fn a_certificate_is_warned_of_inside_the_window_only() {
+    let probe = probe_with(Verdict::Trusted, None);
+    let not_after = 1_900_000_000;
+    let at = |now_unix| {
+        let mut f = facts(&[]);
+        f.probe = Some(&probe);
+        f.pull = Some(PullResult::Ok);
+        f.expiry_warning = Some(ExpiryWarning {
+            now_unix,
+            window_secs: 14 * 86_400,
+        });
+        diagnose(&f)
+    };
+    let soon = at(not_after - 3 * 86_400);
+    assert_eq!(soon.len(), 1, "{soon:#?}");
+    assert!(soon[0].summary.contains("expires in 3 day(s)"), "{soon:#?}");
+    assert!(healthy(&soon), "a warning: pulls still work");
+    assert!(at(not_after - 15 * 86_400).is_empty(), "outside the window");
+    assert!(
+        at(not_after + 1).is_empty(),
+        "expired is tls_expired, not a warning"
+    );
 }
 
 #[test]
@@ -113,7 +150,20 @@ fn probe_with(system: Verdict, with_ca_files: Option<Verdict>) -> ProbeReport {
     let mut r = ProbeReport::new(HOST.into(), "r.test".into(), 5000);
     r.chain.push(PresentedCert {
         sha256_fingerprint: "AB:CD".into(),
-        info: None,
+        info: Some(CertInfo {
+            subject: "CN=r.test".into(),
+            issuer: "CN=lab CA".into(),
+            common_name: Some("r.test".into()),
+            dns_names: vec!["r.test".into()],
+            ip_addresses: Vec::new(),
+            not_before: Timestamp::from_unix(1_700_000_000),
+            not_after: Timestamp::from_unix(1_900_000_000),
+            self_signed: false,
+            is_ca: false,
+            key: "ECDSA P-256".into(),
+            serial: "01".into(),
+            ca_issuers: Vec::new(),
+        }),
         parse_error: None,
         der: Vec::new(),
     });

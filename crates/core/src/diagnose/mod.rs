@@ -7,7 +7,9 @@ pub mod logscan;
 
 pub use crate::cause::{self, CauseCode, Severity};
 pub use classify::{Classification, ErrorFacts, classify};
-pub use engine::{Evidence, Facts, Finding, InsecureChange, PullResult, Remedy, diagnose, healthy};
+pub use engine::{
+    Evidence, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, Remedy, diagnose, healthy,
+};
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]

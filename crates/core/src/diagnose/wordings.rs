@@ -384,6 +384,7 @@ fn every_cause_but_the_config_ones_has_a_wording() {
                 | CauseCode::ConfigUnreadable
                 | CauseCode::PlainHttpInUse
                 | CauseCode::VerificationSkipped
+                | CauseCode::TlsExpiringSoon
         );
         assert!(
             config_only || WORDINGS.iter().any(|(_, c)| c == cause),
