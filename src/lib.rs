@@ -35,6 +35,7 @@ pub mod clock;
 pub mod containerd;
 pub mod controller;
 pub mod k8s;
+pub mod logsource;
 pub mod metrics;
 pub mod nodefiles;
 pub mod plan;
