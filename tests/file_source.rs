@@ -102,6 +102,20 @@ async fn lines_appended_after_start_arrive_and_older_ones_are_not_replayed() {
 }
 
 #[tokio::test]
+async fn a_burst_larger_than_the_channel_arrives_whole_and_in_order() {
+    let (_dir, path) = log_path();
+    append(&path, "");
+    let mut source = follow(&path, None);
+    source.following().await;
+    let burst: Vec<String> = (1..=5000).map(|n| format!("line {n}")).collect();
+    append(&path, &(burst.join("\n") + "\n"));
+    let seen = source.until("line 5000").await;
+    let expected: Vec<Seen> = burst.iter().map(|l| line(l)).collect();
+    assert_eq!(seen, expected, "nothing dropped, nothing reordered");
+    source.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_restart_resumes_at_the_saved_position_without_losing_or_repeating() {
     let (_dir, path) = log_path();
     append(&path, "");

@@ -145,6 +145,42 @@ async fn a_refused_cursor_falls_back_to_the_end() {
 }
 
 #[tokio::test]
+async fn journalctl_dying_while_following_is_an_error_for_the_caller_to_restart() {
+    let mut journal = LabJournal::start("journal-killed");
+    journal.containerd("start");
+    journal.wait_written().await;
+    let mut follower = follow_file(&journal, None);
+    follower.following().await;
+    let file = journal.file().display().to_string();
+    let pid = lab::wait_for("journalctl -f to run", Duration::from_secs(10), || {
+        let pid = following_journalctl(&file);
+        async move { pid }
+    })
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let err = follower.ended().await.expect_err("journalctl is gone");
+    assert!(
+        matches!(err, LogSourceError::JournalctlExited { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("SIGKILL"), "{err}");
+}
+
+/// This process's `journalctl -f` child reading `file`.
+fn following_journalctl(file: &str) -> Option<nix::unistd::Pid> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
+        let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+        let ppid = stat.rsplit(')').next()?.split_whitespace().nth(1)?;
+        let cmdline = std::fs::read_to_string(p.path().join("cmdline")).ok()?;
+        let args: Vec<&str> = cmdline.split('\0').collect();
+        let ours = ppid == me && args.contains(&"-f") && args.contains(&file);
+        let pid = p.file_name().to_str()?.parse().ok()?;
+        ours.then(|| nix::unistd::Pid::from_raw(pid))
+    })
+}
+
+#[tokio::test]
 async fn a_missing_journalctl_is_a_clear_error() {
     let source = JournalSource::new(CONTAINERD_UNIT).with_program("/nonexistent/journalctl");
     let err = Follower::start(Source::Journal(source), None)

@@ -71,6 +71,7 @@ impl Follower {
                 SourceEvent::Following { from } => seen.push(Seen::Following(from)),
                 SourceEvent::Lines(lines) => {
                     assert!(!lines.is_empty(), "a Lines event is never empty");
+                    assert!(lines.len() <= logsource::MAX_BATCH, "batches are bounded");
                     for l in lines {
                         seen.push(Seen::Line(l.text.clone()));
                         self.last = Some(l.position.clone());
