@@ -1,7 +1,7 @@
 //! The test lab: real containerd processes of three versions, real `docker-registry`
 //! servers with certificates made per test, a test image pushed over the registry's
-//! HTTP API, and a stand-in Kubernetes API server. Shared by every integration test
-//! (`mod lab;`).
+//! HTTP API, a real journal file written by systemd-journal-remote, and a stand-in
+//! Kubernetes API server. Shared by every integration test (`mod lab;`).
 //!
 //! Everything listens on loopback; every process is killed when its handle drops.
 #![allow(dead_code)] // each test binary uses a different part of the lab
@@ -21,7 +21,9 @@ pub mod certs;
 pub mod clock;
 pub mod containerd;
 pub mod daemon;
+pub mod follower;
 pub mod image;
+pub mod journal;
 pub mod kube_api;
 pub mod process;
 pub mod registry;
