@@ -244,3 +244,35 @@ async fn check_says_unknown_when_the_daemon_is_down_or_hangs() {
     );
     assert!(down.stderr.contains("is ctrdiagd running?"), "{down:?}");
 }
+
+#[tokio::test]
+async fn the_default_source_is_the_journal_and_a_restart_resumes_from_its_cursor() {
+    let ctr = LabContainerd::start(Version::V2_1).await;
+    let mut journal = lab::journal::LabJournal::start("detection-journal");
+    journal.containerd("level=info msg=\"starting containerd\"");
+    journal.wait_written().await;
+    let setting = format!(
+        "containerd_log = \"journal\"\njournal_directory = \"{}\"\n",
+        journal.dir().display()
+    );
+    let mut daemon = Daemon::start_with(&ctr, &setting).await;
+    wait_for("the journal to be followed", SOON, || async {
+        let s = daemon.cli(&["-o", "json", "status"]).await.json();
+        (s["detection"]["following"] == true).then_some(())
+    })
+    .await;
+    let status = daemon.cli(&["-o", "json", "status"]).await.json();
+    assert_eq!(
+        status["detection"]["source"], "journal (unit containerd.service)",
+        "{status}"
+    );
+    for n in 1..=3 {
+        journal.containerd(failed_line(n).trim_end());
+    }
+    assert_eq!(images_once(&daemon, 3).await, expected(1..=3));
+    daemon.restart().await;
+    for n in 4..=6 {
+        journal.containerd(failed_line(n).trim_end());
+    }
+    assert_eq!(images_once(&daemon, 6).await, expected(1..=6));
+}

@@ -78,12 +78,27 @@ fn read_offsets(path: &Path) -> Vec<u64> {
     offsets
 }
 
+/// The top of the file now at `path`, as the source reports a switch to it.
+fn top(path: &std::path::Path) -> Position {
+    Position::File {
+        inode: inode(path),
+        offset: 0,
+    }
+}
+
 #[tokio::test]
 async fn lines_appended_after_start_arrive_and_older_ones_are_not_replayed() {
     let (_dir, path) = log_path();
     append(&path, "old 1\nold 2\n");
     let mut source = follow(&path, None);
-    assert_eq!(source.following().await, None, "started at the end");
+    assert_eq!(
+        source.following().await,
+        Some(Position::File {
+            inode: inode(&path),
+            offset: 12
+        }),
+        "started at the end, and says where, so the start can be saved at once"
+    );
     append(&path, "new 1\nnew 2\n");
     assert_eq!(source.until("new 2").await, [line("new 1"), line("new 2")]);
     assert_eq!(
@@ -159,7 +174,7 @@ async fn rotation_by_rename_delivers_the_old_files_last_lines_then_the_new_file(
         [
             line("before 2"),
             line("before 3"),
-            Seen::Following(None),
+            Seen::Following(Some(top(&path))),
             line("after 1")
         ]
     );
@@ -191,7 +206,10 @@ async fn copytruncate_while_following_starts_again_at_the_top() {
         .set_len(0)
         .unwrap();
     append(&path, "t\n");
-    assert_eq!(source.until("t").await, [Seen::Following(None), line("t")]);
+    assert_eq!(
+        source.until("t").await,
+        [Seen::Following(Some(top(&path))), line("t")]
+    );
     source.stop().await.unwrap();
 }
 
@@ -216,7 +234,7 @@ async fn copytruncate_followed_by_more_text_than_was_read_is_noticed() {
     assert_eq!(
         source.until("second").await,
         [
-            Seen::Following(None),
+            Seen::Following(Some(top(&path))),
             line("a longer first line"),
             line("second")
         ]
@@ -254,7 +272,11 @@ async fn a_file_replaced_while_stopped_is_read_from_the_top() {
     append(&replacement, "n1\nn2\n");
     std::fs::rename(&replacement, &path).unwrap();
     let mut source = follow(&path, saved);
-    assert_eq!(source.following().await, None, "the saved point is gone");
+    assert_eq!(
+        source.following().await,
+        Some(top(&path)),
+        "the saved point is gone"
+    );
     assert_eq!(source.until("n2").await, [line("n1"), line("n2")]);
     source.stop().await.unwrap();
 }
@@ -282,7 +304,7 @@ async fn a_file_truncated_while_stopped_is_read_from_the_top() {
     let mut source = follow(&path, saved);
     assert_eq!(
         source.following().await,
-        None,
+        Some(top(&path)),
         "shorter than the saved offset"
     );
     assert_eq!(source.until("s1").await, [line("s1")]);
@@ -297,7 +319,7 @@ async fn a_missing_file_is_waited_for_and_read_from_the_top() {
     append(&path, "m1\nm2\n");
     assert_eq!(
         source.until("m2").await,
-        [Seen::Following(None), line("m1"), line("m2")]
+        [Seen::Following(Some(top(&path))), line("m1"), line("m2")]
     );
     source.stop().await.unwrap();
 }

@@ -27,7 +27,11 @@ async fn entries_after_start_arrive_in_order_and_older_ones_are_not_replayed() {
         "journal (unit containerd.service)"
     );
     let mut follower = Follower::start(Source::Journal(source), None);
-    assert_eq!(follower.following().await, None, "started at the end");
+    let start = follower.following().await;
+    assert!(
+        matches!(start, Some(Position::Journal { .. })),
+        "started after the last entry, and says where: {start:?}"
+    );
     for n in 1..=3 {
         journal.containerd(&format!("new {n}"));
     }
@@ -138,7 +142,11 @@ async fn a_refused_cursor_falls_back_to_the_end() {
         cursor: "not a cursor journalctl knows".into(),
     };
     let mut follower = follow_file(&journal, Some(vacuumed));
-    assert_eq!(follower.following().await, None, "fell back to the end");
+    let start = follower.following().await;
+    assert!(
+        matches!(&start, Some(Position::Journal { cursor }) if !cursor.contains("not a cursor")),
+        "fell back to the end, and says where: {start:?}"
+    );
     journal.containerd("new");
     assert_eq!(follower.until("new").await, [line("new")]);
     follower.stop().await.unwrap();

@@ -154,14 +154,35 @@ mod tests {
             count: 1,
         };
         let unknown = CauseCode::TlsUnknownAuthority;
-        assert!(wanted(&event(EventKind::PullFailed, unknown, "r.test:5000"), &listed).is_some());
-        assert!(wanted(&event(EventKind::ProbeFailed, unknown, "r.test:5000"), &listed).is_some());
+        assert!(
+            wanted(
+                &event(EventKind::PullFailed, unknown, "r.test:5000"),
+                &listed
+            )
+            .is_some()
+        );
+        assert!(
+            wanted(
+                &event(EventKind::ProbeFailed, unknown, "r.test:5000"),
+                &listed
+            )
+            .is_some()
+        );
         assert!(wanted(&event(EventKind::PullFailed, unknown, "q.test"), &listed).is_none());
         assert!(
-            wanted(&event(EventKind::PullFailed, CauseCode::TlsExpired, "r.test:5000"), &listed)
-                .is_none(),
+            wanted(
+                &event(EventKind::PullFailed, CauseCode::TlsExpired, "r.test:5000"),
+                &listed
+            )
+            .is_none(),
             "an expired certificate is not fixed by trusting a CA"
         );
-        assert!(wanted(&event(EventKind::PullsRecovered, unknown, "r.test:5000"), &listed).is_none());
+        assert!(
+            wanted(
+                &event(EventKind::PullsRecovered, unknown, "r.test:5000"),
+                &listed
+            )
+            .is_none()
+        );
     }
 }

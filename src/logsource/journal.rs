@@ -151,11 +151,17 @@ impl JournalSource {
         if !last.status.success() {
             return Err(self.failed("find the end of the journal", &last));
         }
-        let start = match last.stdout.rsplit(|b| *b == b'\n').find_map(entry_cursor) {
-            Some(cursor) => Start::AfterCursor(cursor),
-            None => Start::Everything,
-        };
-        Ok((start, None))
+        // The real start is reported, so the consumer can save it before any line comes:
+        // a restart in between then resumes here instead of at a later end.
+        Ok(
+            match last.stdout.rsplit(|b| *b == b'\n').find_map(entry_cursor) {
+                Some(cursor) => (
+                    Start::AfterCursor(cursor.clone()),
+                    Some(Position::Journal { cursor }),
+                ),
+                None => (Start::Everything, None),
+            },
+        )
     }
 }
 

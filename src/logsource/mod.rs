@@ -50,11 +50,12 @@ pub struct LogLine {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceEvent {
-    /// The source is reading; `from` is where it (re)started: the resume point it was given
-    /// if that was usable, otherwise `None` = "started at the current end / top of a new
-    /// file". Sent once at start and again whenever the file source switches file
-    /// (rotation, truncation, a missing file appearing), so the consumer can save the new
-    /// start at once.
+    /// The source is reading; `from` is where it (re)started, as a resume point: the one
+    /// it was given if that was usable, otherwise the real start (the file's end or top,
+    /// the journal's last entry), so the consumer can save it before any line arrives
+    /// and a restart in between loses nothing. `None` only when there is no position yet
+    /// (a missing file, an empty journal). Sent once at start and again whenever the file
+    /// source switches file (rotation, truncation, a missing file appearing).
     Following { from: Option<Position> },
     /// In order, never empty, at most [`MAX_BATCH`] lines.
     Lines(Vec<LogLine>),

@@ -15,8 +15,10 @@ use super::{LogLine, LogSourceError, Position, SourceEvent};
 /// Bytes read per step: bounds the work and memory of one step.
 const CHUNK: usize = 64 * 1024;
 /// How many already-read bytes are compared to notice a file rewritten in place (a
-/// copytruncate followed by at least as much new text as was read).
-const TAIL: usize = 64;
+/// copytruncate followed by at least as much new text as was read). A few lines' worth:
+/// containerd's lines share long suffixes (`... unknown authority"`), so a short window
+/// matches a different line at the same offset (found by the rotation test).
+const TAIL: usize = 4096;
 
 pub(super) struct Tail {
     path: PathBuf,
@@ -61,16 +63,15 @@ impl Tail {
         let Some((file, inode, len)) = open_path(&path)? else {
             return Ok((Tail { path, open: None }, None));
         };
-        let (offset, started) = match from {
+        let offset = match from {
             Some(Position::File {
                 inode: saved,
                 offset,
-            }) if saved == inode && offset <= len => {
-                (offset, Some(Position::File { inode, offset }))
-            }
-            Some(Position::File { .. }) => (0, None),
-            Some(Position::Journal { .. }) | None => (len, None),
+            }) if saved == inode && offset <= len => offset,
+            Some(Position::File { .. }) => 0,
+            Some(Position::Journal { .. }) | None => len,
         };
+        let started = Some(Position::File { inode, offset });
         let open = OpenFile::at(file, inode, offset).map_err(unreadable(&path))?;
         Ok((
             Tail {
@@ -90,7 +91,12 @@ impl Tail {
         if len < open.read_pos || !open.tail_unchanged().map_err(unreadable(&self.path))? {
             open.rewind().map_err(unreadable(&self.path))?;
             return Ok(Step {
-                events: vec![SourceEvent::Following { from: None }],
+                events: vec![SourceEvent::Following {
+                    from: Some(Position::File {
+                        inode: open.inode,
+                        offset: 0,
+                    }),
+                }],
                 more: true,
             });
         }
@@ -124,7 +130,9 @@ impl Tail {
             });
         };
         self.open = Some(OpenFile::at(file, inode, 0).map_err(unreadable(&self.path))?);
-        events.push(SourceEvent::Following { from: None });
+        events.push(SourceEvent::Following {
+            from: Some(Position::File { inode, offset: 0 }),
+        });
         Ok(Step { events, more: true })
     }
 }
