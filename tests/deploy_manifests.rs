@@ -271,8 +271,9 @@ fn every_file_under_deploy_parses() {
             }
         }
     }
-    // ctrdiagd.toml, daemonset.yaml, ctrdiag-monitor.json, and four Prometheus files.
-    assert_eq!(seen, 7);
+    // At least ctrdiagd.toml, daemonset.yaml, ctrdiag-monitor.json and the four
+    // Prometheus files: the walk did reach them.
+    assert!(seen >= 7, "only {seen} files found under deploy/");
 }
 
 #[test]
