@@ -60,11 +60,6 @@ const EXPOSED: &[&str] = &[
     "ctrdiag_insecure_settings_overdue",
     "ctrdiag_damaged_changes",
     "ctrdiag_recovery_pending",
-];
-
-/// Metrics the detection work adds (issue 11); once they are exposed, a scrape
-/// showing any other `ctrdiag_` name fails the scrape test below.
-const COMING: &[&str] = &[
     "ctrdiag_detected_events_total",
     "ctrdiag_registry_problem",
     "ctrdiag_probes_total",
@@ -73,11 +68,6 @@ const COMING: &[&str] = &[
     "ctrdiag_log_follower_up",
     "ctrdiag_log_lines_total",
 ];
-
-/// Settings keys the fleet's ctrdiagd.toml uses before `ctrdiag::settings` knows
-/// them (issue 11). The test fails as soon as the parser accepts one: then remove it
-/// here, and the real parser checks its value too.
-const NOT_YET_IN_SETTINGS: &[&str] = &["containerd_log", "journal_directory"];
 
 /// The scrape job's name: the alerts select `job="ctrdiag"`, and the Prometheus
 /// Operator names the job after the Service.
@@ -460,23 +450,10 @@ fn node_problem_detector_runs_ctrdiag_check_within_its_limits() {
     }
 }
 
-/// The fleet's ctrdiagd.toml through the daemon's own parser, less the keys it does
-/// not know yet (after checking it still refuses each of them).
+/// The fleet's ctrdiagd.toml through the daemon's own parser.
 fn fleet_settings(objects: &Objects) -> Settings {
     let text = objects.config_data("ctrdiagd-config", "ctrdiagd.toml");
-    let path = Path::new("/etc/ctrdiag/ctrdiagd.toml");
-    let mut table: toml::Table = toml::from_str(text).expect("ctrdiagd.toml is TOML");
-    for key in NOT_YET_IN_SETTINGS {
-        let value = table
-            .remove(*key)
-            .unwrap_or_else(|| panic!("{key} is no longer in the fleet settings"));
-        let alone = format!("{key} = {value}");
-        assert!(
-            Settings::parse(path, &alone).is_err(),
-            "ctrdiag::settings now accepts `{key}`: remove it from NOT_YET_IN_SETTINGS"
-        );
-    }
-    Settings::parse(path, &toml::to_string(&table).unwrap())
+    Settings::parse(Path::new("/etc/ctrdiag/ctrdiagd.toml"), text)
         .unwrap_or_else(|e| panic!("the fleet's ctrdiagd.toml is refused: {e}"))
 }
 
@@ -674,7 +651,7 @@ fn alerts_use_only_metrics_the_daemon_exposes() {
     for (name, rule) in alert_rules() {
         for metric in metric_names(str_of(&rule["expr"], "expr")) {
             assert!(
-                EXPOSED.contains(&metric) || COMING.contains(&metric),
+                EXPOSED.contains(&metric),
                 "{name} uses {metric}, which ctrdiagd does not expose"
             );
         }
@@ -708,7 +685,7 @@ async fn the_metric_lists_match_a_real_daemons_metrics_and_memory_limit() {
     }
     for name in &names {
         assert!(
-            EXPOSED.contains(&name.as_str()) || COMING.contains(&name.as_str()),
+            EXPOSED.contains(&name.as_str()),
             "ctrdiagd exposes {name}, which the lists here do not know:\n{body}"
         );
     }

@@ -75,7 +75,7 @@ async fn fix(
     controller: &Arc<LiveController>,
     supervisor: &Supervisor,
     host: &RegistryHost,
-    ca: &PathBuf,
+    ca: &std::path::Path,
     verify_image: Option<String>,
     metrics: &Metrics,
 ) {
