@@ -3,6 +3,8 @@
 
 /// What the core may depend on: parsing, formatting and hashing, nothing that talks.
 const CORE_MAY_USE: &[&str] = &[
+    // Multi-literal search (the log scanner, the classifier): pure computation on bytes.
+    "aho-corasick",
     "base64",
     "memchr",
     "ring",

@@ -3,6 +3,9 @@
 //! 2.x and from both Go generations (`x509: ...` and the newer
 //! `tls: failed to verify certificate: x509: ...`); each is a test fixture below.
 
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use serde::Serialize;
 
 use crate::cause::CauseCode;
@@ -161,8 +164,102 @@ const RULES: &[(&str, CauseCode)] = &[
     (": not found", CauseCode::NotFound),
 ];
 
+/// Words the classification needs besides the rules' triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    /// With [`Word::RegistryConfigs`]: containerd 2.x ignoring a legacy `configs` table.
+    IgnoringUnknownKey,
+    RegistryConfigs,
+    /// A CRI pull: the log scanner keeps such a line even when its cause is unknown.
+    PullImage,
+    /// A 400 answer can make an otherwise unknown text a plain-HTTP case ([`classify`]).
+    Status400,
+}
+
+impl Word {
+    const ALL: [Word; 4] = [
+        Word::IgnoringUnknownKey,
+        Word::RegistryConfigs,
+        Word::PullImage,
+        Word::Status400,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            Word::IgnoringUnknownKey => "Ignoring unknown key in TOML",
+            Word::RegistryConfigs => "registry configs",
+            Word::PullImage => "PullImage",
+            Word::Status400 => "400 ",
+        }
+    }
+}
+
+/// One automaton over every rule's trigger (pattern `i` is `RULES[i]`) and then every
+/// [`Word`], so a text is read once however many rules there are.
+static TRIGGERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let patterns = RULES
+        .iter()
+        .map(|(trigger, _)| *trigger)
+        .chain(Word::ALL.iter().map(|w| w.text()));
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(patterns)
+        .expect("the rules' triggers are a small set of literals")
+});
+
+/// What one pass over a text found: the first rule, in the rules' order (not the
+/// text's), whose trigger occurs, and which [`Word`]s occur.
+///
+/// Every pattern is ASCII without `"` or `\`, so the raw bytes of a log line, their
+/// lossy UTF-8 and the unescaped text (`\"` → `"`) all give the same answer: the log
+/// scanner can ask before it allocates anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Triggers {
+    rule: Option<usize>,
+    words: u8,
+}
+
+impl Triggers {
+    pub(crate) fn of(text: &[u8]) -> Self {
+        let mut found = Triggers {
+            rule: None,
+            words: 0,
+        };
+        for m in TRIGGERS.find_overlapping_iter(text) {
+            let i = m.pattern().as_usize();
+            match i.checked_sub(RULES.len()) {
+                None => found.rule = Some(found.rule.map_or(i, |r| r.min(i))),
+                Some(w) => found.words |= 1 << Word::ALL[w] as u8,
+            }
+        }
+        found
+    }
+
+    fn has(self, word: Word) -> bool {
+        self.words & (1 << word as u8) != 0
+    }
+
+    /// False when the text is sure to classify as [`CauseCode::Unknown`].
+    pub(crate) fn may_know_cause(self) -> bool {
+        self.rule.is_some() || self.config_ignored() || self.has(Word::Status400)
+    }
+
+    pub(crate) fn mention_pull_image(self) -> bool {
+        self.has(Word::PullImage)
+    }
+
+    fn config_ignored(self) -> bool {
+        self.has(Word::IgnoringUnknownKey) && self.has(Word::RegistryConfigs)
+    }
+}
+
 /// Classifies one error text (a CRI PullImage error, or a containerd log line).
 pub fn classify(text: &str) -> Classification {
+    classify_with(text, Triggers::of(text.as_bytes()))
+}
+
+/// [`classify`] for a caller that already looked for the triggers in `text`.
+pub(crate) fn classify_with(text: &str, triggers: Triggers) -> Classification {
     // containerd's log quotes the error again: `error="... \"image\" ..."`.
     let unescaped;
     let t: &str = if text.contains("\\\"") {
@@ -171,14 +268,11 @@ pub fn classify(text: &str) -> Classification {
     } else {
         text
     };
-    let mut cause = RULES
-        .iter()
-        .find(|(trigger, _)| t.contains(trigger))
-        .map(|(_, c)| *c)
-        .unwrap_or(CauseCode::Unknown);
-    if t.contains("Ignoring unknown key in TOML") && t.contains("registry configs") {
-        cause = CauseCode::ConfigIgnored;
-    }
+    let mut cause = if triggers.config_ignored() {
+        CauseCode::ConfigIgnored
+    } else {
+        triggers.rule.map_or(CauseCode::Unknown, |i| RULES[i].1)
+    };
     let mut facts = extract(t);
     match cause {
         CauseCode::TlsExpired if t.contains(" is before ") => cause = CauseCode::TlsNotYetValid,
@@ -546,6 +640,18 @@ mod tests {
                 .cause,
             CauseCode::Unknown
         );
+    }
+
+    #[test]
+    fn every_pattern_reads_the_same_in_raw_lossy_and_unescaped_text() {
+        // The log scanner looks for the triggers in raw bytes, before it makes text.
+        let patterns = RULES.iter().map(|(t, _)| *t);
+        for p in patterns.chain(Word::ALL.map(Word::text)) {
+            assert!(
+                p.bytes().all(|b| b.is_ascii() && b != b'"' && b != b'\\'),
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Finds pull failures and configuration problems in containerd's log (its own file,
-//! or `journalctl -u containerd` output) at close to the speed of reading it.
+//! or `journalctl -u containerd` output) at the speed of reading it.
 //!
-//! Only `level=error` / `level=warning` lines (logfmt or JSON) can carry them, so the
-//! scan jumps from one such marker to the next with SIMD substring search and
-//! classifies just those lines; everything else is skipped without being examined.
+//! Only lines with a `level=error` / `level=warning` marker (logfmt or JSON) can carry
+//! them. Every line has a `level=`, so the scan looks for the markers' rarer tails
+//! (`=error`, `:"warning"`, ...) with a SIMD multi-pattern search and checks the head
+//! in place; `level=info` lines cost nothing but that search. A marked line is then
+//! read once by the classifier's automaton, and only a line it finds a trigger in is
+//! turned into text and classified: most warnings are dropped without allocating.
 
-use memchr::memmem;
+use std::sync::LazyLock;
 
-use super::classify::{Classification, classify};
+use aho_corasick::{AhoCorasick, MatchKind, packed};
+
+use super::classify::{Classification, Triggers, classify_with};
 use crate::cause::CauseCode;
 
 /// What a scan found: classified lines, with their 1-based line numbers.
@@ -17,55 +22,235 @@ pub struct LogFinding {
     pub classification: Classification,
 }
 
-const MARKERS: [&[u8]; 4] = [
-    b"level=error",
-    b"level=warning",
-    b"\"level\":\"error\"",
-    b"\"level\":\"warning\"",
+/// The markers of a line worth reading, each split into the head checked in place and
+/// the tail searched for: `level=error` is `level` + `=error`.
+const MARKERS: [(&[u8], &[u8]); 4] = [
+    (b"level", b"=error"),
+    (b"level", b"=warning"),
+    (b"\"level\"", b":\"error\""),
+    (b"\"level\"", b":\"warning\""),
 ];
+
+/// Finds the markers' tails. No tail can start inside another's match, so searching on
+/// after a match misses none.
+enum TailSearch {
+    /// Teddy (what ripgrep uses for a few literals): SSSE3/AVX2 or NEON.
+    Simd(packed::Searcher),
+    /// Where Teddy cannot run: an automaton over the same tails.
+    Automaton(AhoCorasick),
+}
+
+static TAILS: LazyLock<TailSearch> = LazyLock::new(TailSearch::new);
+
+impl TailSearch {
+    fn new() -> Self {
+        packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(MARKERS.iter().map(|(_, tail)| tail))
+            .build()
+            .map_or_else(Self::automaton, TailSearch::Simd)
+    }
+
+    fn automaton() -> Self {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(MARKERS.iter().map(|(_, tail)| tail))
+            .expect("four short literals build an automaton");
+        TailSearch::Automaton(automaton)
+    }
+
+    /// The start of the next tail at or after `from` (`from < log.len()`), and whose.
+    fn find(&self, log: &[u8], from: usize) -> Option<(usize, usize)> {
+        let m = match self {
+            TailSearch::Simd(s) => s.find_in(log, aho_corasick::Span::from(from..log.len()))?,
+            TailSearch::Automaton(a) => a.find(aho_corasick::Input::new(log).range(from..))?,
+        };
+        Some((m.start(), m.pattern().as_usize()))
+    }
+
+    /// The next line at or after `from` that holds a marker, as its byte range.
+    fn next_marked_line(&self, log: &[u8], mut from: usize) -> Option<(usize, usize)> {
+        while from < log.len() {
+            let (at, marker) = self.find(log, from)?;
+            if log[..at].ends_with(MARKERS[marker].0) {
+                let start = memchr::memrchr(b'\n', &log[..at]).map_or(0, |i| i + 1);
+                let end = memchr::memchr(b'\n', &log[at..]).map_or(log.len(), |i| at + i);
+                return Some((start, end));
+            }
+            from = at + 1;
+        }
+        None
+    }
+}
 
 /// Scans `log`, calling `found` for every error or warning line that classifies to a
 /// known cause or is a failed PullImage (so an unknown pull failure is not dropped).
-pub fn scan(log: &[u8], mut found: impl FnMut(LogFinding)) {
-    let finders: Vec<memmem::Finder<'_>> = MARKERS.iter().map(memmem::Finder::new).collect();
-    // The next occurrence of each marker at or after `pos` (None: no more). Each
-    // finder searches again only once `pos` has passed its last hit, so the whole scan
-    // reads the log a bounded number of times, however rare a marker is.
-    let mut next: Vec<Option<usize>> = finders.iter().map(|f| f.find(log)).collect();
-    let mut pos = 0;
-    let mut line_no = 1;
-    let mut counted_to = 0;
-    while pos < log.len() {
-        for (slot, f) in next.iter_mut().zip(&finders) {
-            if let Some(at) = *slot
-                && at < pos
-            {
-                *slot = f.find(&log[pos..]).map(|i| pos + i);
-            }
+pub fn scan(log: &[u8], found: impl FnMut(LogFinding)) {
+    scan_with(&TAILS, log, 1, found);
+}
+
+/// Scans a log that arrives in pieces (a file read in chunks, a follower's batches of
+/// lines) as [`scan`] would scan it whole, numbering lines across the pieces.
+#[derive(Debug, Default)]
+pub struct LogScanner {
+    lines_before: usize,
+}
+
+impl LogScanner {
+    /// Scans the next piece: whole lines, the last of which may lack its `\n` (it still
+    /// counts as a line, and the next piece starts a new one).
+    pub fn scan(&mut self, lines: &[u8], found: impl FnMut(LogFinding)) {
+        let (line_no, counted_to) = scan_with(&TAILS, lines, self.lines_before + 1, found);
+        let rest = &lines[counted_to..];
+        let unterminated = !rest.is_empty() && !rest.ends_with(b"\n");
+        self.lines_before =
+            line_no - 1 + memchr::memchr_iter(b'\n', rest).count() + usize::from(unterminated);
+    }
+}
+
+/// Scans `log`, its first line numbered `first_line`; returns the number of the line
+/// that starts at the returned offset, so a caller can count on from there.
+fn scan_with(
+    tails: &TailSearch,
+    log: &[u8],
+    first_line: usize,
+    mut found: impl FnMut(LogFinding),
+) -> (usize, usize) {
+    let mut from = 0;
+    // Lines are counted lazily, up to the last finding only.
+    let (mut line_no, mut counted_to) = (first_line, 0);
+    while let Some((start, end)) = tails.next_marked_line(log, from) {
+        from = end + 1;
+        let line = &log[start..end];
+        let triggers = Triggers::of(line);
+        let pull = triggers.mention_pull_image();
+        if !(pull || triggers.may_know_cause()) {
+            continue;
         }
-        // The nearest marker of any kind from `pos`.
-        let Some(at) = next.iter().flatten().copied().min() else {
-            break;
-        };
-        let start = memchr::memrchr(b'\n', &log[..at]).map_or(0, |i| i + 1);
-        let end = memchr::memchr(b'\n', &log[at..]).map_or(log.len(), |i| at + i);
-        line_no += memchr::memchr_iter(b'\n', &log[counted_to..start]).count();
-        counted_to = start;
-        let line = String::from_utf8_lossy(&log[start..end]);
-        let c = classify(&line);
-        if c.cause != CauseCode::Unknown || line.contains("PullImage") {
+        let classification = classify_with(&String::from_utf8_lossy(line), triggers);
+        if classification.cause != CauseCode::Unknown || pull {
+            line_no += memchr::memchr_iter(b'\n', &log[counted_to..start]).count();
+            counted_to = start;
             found(LogFinding {
                 line: line_no,
-                classification: c,
+                classification,
             });
         }
-        pos = end + 1;
     }
+    (line_no, counted_to)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    use crate::diagnose::classify::classify;
+
+    /// The scan as its contract says, one line at a time with no shortcut: a line with a
+    /// marker anywhere, classified, kept when its cause is known or it is a PullImage.
+    fn naive(log: &[u8]) -> Vec<LogFinding> {
+        const MARKERS: [&str; 4] = [
+            "level=error",
+            "level=warning",
+            "\"level\":\"error\"",
+            "\"level\":\"warning\"",
+        ];
+        log.split(|&b| b == b'\n')
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let text = String::from_utf8_lossy(line);
+                let classification = classify(&text);
+                let keep = classification.cause != CauseCode::Unknown || text.contains("PullImage");
+                (MARKERS.iter().any(|m| text.contains(m)) && keep).then_some(LogFinding {
+                    line: i + 1,
+                    classification,
+                })
+            })
+            .collect()
+    }
+
+    /// Pieces of lines that, glued in any order, make the cases the shortcuts could get
+    /// wrong: heads and tails of markers apart, markers inside quoted text, JSON, CRLF,
+    /// invalid UTF-8, triggers on unmarked lines, a 400 from a loopback registry.
+    const PIECES: &[&[u8]] = &[
+        b"",
+        b"Nov 28 10:00:00 node-1 containerd[812]: time=\"2026-11-28T10:00:00Z\" ",
+        b"level",
+        b"\"level\"",
+        b"=error",
+        b":\"warning\"",
+        b"level=info msg=\"PullImage \\\"r.test/a:1\\\" returns image reference\"",
+        b"level=error msg=\"PullImage \\\"r.test:5000/a:1\\\" failed\" error=\"failed to do request: Head \\\"https://r.test:5000/v2/a/manifests/1\\\": tls: failed to verify certificate: x509: certificate signed by unknown authority\"",
+        b"level=warning msg=\"Ignoring unknown key in TOML for plugin\" key=\"registry configs r.test:5000 tls\"",
+        b"level=info msg=\"trying next host\" error=\"dial tcp: lookup r.test: no such host\"",
+        b"level=info msg=\"a quoted level=error in the text\" error=\"connection refused\"",
+        b"level=warning msg=\"cleanup warnings time=\\\"t\\\" level=info\"",
+        b"loglevel=error remote error: tls: bad certificate",
+        b"{\"level\":\"error\",\"msg\":\"PullImage failed\",\"error\":\"pulling from host 127.0.0.1:5000 failed with status code [manifests 1]: 400 Bad Request\"}",
+        b"{\"level\":\"warning\",\"msg\":\"cleanup\"}",
+        b"{\"msg\":\"x\",\"level\":\"info\",\"note\":\"\\\"level\\\":\\\"error\\\" x509: expired\"}",
+        b"level=error msg=\"\xff\xfe\xc3 broken bytes\" error=\"i/o timeout\"",
+        b"level=error msg=\"something new\"",
+        b"x509: certificate has expired or is not yet valid: current time 2026-11-28T10:00:00Z is before 2027-01-01T00:00:00Z",
+        b"level=warn msg=\"not a marker\" error=\"401 Unauthorized\"",
+    ];
+    const ENDINGS: &[&[u8]] = &[b"\n", b"\r\n", b"", b"\n\n"];
+
+    fn log_of(parts: &[(usize, usize, usize)]) -> Vec<u8> {
+        let mut log = Vec::new();
+        for &(a, b, end) in parts {
+            log.extend_from_slice(PIECES[a]);
+            log.extend_from_slice(PIECES[b]);
+            log.extend_from_slice(ENDINGS[end]);
+        }
+        log
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_finds_exactly_what_a_line_by_line_classify_finds(
+            parts in prop::collection::vec(
+                (0..PIECES.len(), 0..PIECES.len(), 0..ENDINGS.len()), 0..30),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let log = log_of(&parts);
+            let want = naive(&log);
+            let mut got = Vec::new();
+            scan(&log, |f| got.push(f));
+            prop_assert_eq!(&got, &want);
+
+            let mut fallback = Vec::new();
+            scan_with(&TailSearch::automaton(), &log, 1, |f| fallback.push(f));
+            prop_assert_eq!(&fallback, &want, "the search without SIMD");
+
+            // In pieces cut at line ends, as a follower or a chunked reader feeds it.
+            let ends: Vec<usize> = memchr::memchr_iter(b'\n', &log).map(|i| i + 1).collect();
+            let mut at: Vec<usize> = cuts.iter().filter(|_| !ends.is_empty()).map(|c| ends[c.index(ends.len())]).collect();
+            at.sort();
+            at.dedup();
+            let (mut scanner, mut pieces, mut start) = (LogScanner::default(), Vec::new(), 0);
+            for end in at.into_iter().chain([log.len()]) {
+                scanner.scan(&log[start..end], |f| pieces.push(f));
+                start = end;
+            }
+            prop_assert_eq!(&pieces, &want, "scanned in pieces");
+        }
+    }
+
+    #[test]
+    fn a_piece_without_its_last_newline_still_counts_as_a_line() {
+        let mut scanner = LogScanner::default();
+        let mut lines = Vec::new();
+        scanner.scan(b"level=info a\nlevel=info b", |_| {});
+        scanner.scan(
+            b"level=error x509: certificate signed by unknown authority\n",
+            |f| lines.push(f.line),
+        );
+        assert_eq!(lines, [3]);
+    }
 
     #[test]
     fn finds_failures_in_a_realistic_mix_with_line_numbers() {
