@@ -167,9 +167,13 @@ async fn main() {
                 log.display()
             ))
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            // Its own process group, so the whole pipeline (tail too) is stopped at the end.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("tail | grep");
+        let group = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::spawn(async move {
             let _child = child;
@@ -193,6 +197,7 @@ async fn main() {
                     break;
                 }
             }
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
             got
         })
     };

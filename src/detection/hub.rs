@@ -171,9 +171,11 @@ impl EventHub {
             return;
         };
         self.metrics.log_lines(lines.len() as u64);
+        let candidates = candidates(&lines);
         let mut s = self.lock();
         s.status.lines_read += lines.len() as u64;
-        for line in lines {
+        for i in candidates {
+            let line = &lines[i];
             if let Some(meaning) = read_line(&line.text) {
                 let at = line.time.map_or_else(now_ms, unix_ms);
                 for e in s.log.observe_line(meaning, at) {
@@ -343,6 +345,31 @@ impl EventHub {
     }
 }
 
+/// The lines of a batch that may mean something, in order: those the log scanner
+/// finds (an error or warning line with a known cause, or a failed pull: the scanner
+/// `logscan_vs_grep` measures), and the few info lines of a successful pull, which end
+/// a registry's problem. Everything else is skipped without being read field by field.
+fn candidates(lines: &[LogLine]) -> Vec<usize> {
+    use memchr::memmem;
+    let mut text = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
+    let mut starts = Vec::with_capacity(lines.len());
+    for l in lines {
+        starts.push(text.len());
+        text.extend_from_slice(l.text.as_bytes());
+        text.push(b'\n');
+    }
+    let mut found = Vec::new();
+    crate::diagnose::logscan::scan(&text, |f| found.push(f.line - 1));
+    for needle in [&b"returns image reference"[..], b"Pulled image "] {
+        found.extend(
+            memmem::find_iter(&text, needle).map(|at| starts.partition_point(|&s| s <= at) - 1),
+        );
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
 /// [`Saved`] by reference, so a save does not copy the ring.
 #[derive(Serialize)]
 struct SavedRef<'a> {
@@ -361,4 +388,58 @@ fn unix_ms(t: SystemTime) -> i64 {
 /// Detection keeps real time in milliseconds (log lines carry no injected clock).
 pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::EventKind;
+
+    fn batch(texts: &[&str]) -> Vec<LogLine> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| LogLine {
+                text: (*t).to_string(),
+                position: Position::File {
+                    inode: 1,
+                    offset: i as u64 + 1,
+                },
+                time: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_scanner_path_finds_every_kind_of_line_in_a_busy_batch() {
+        let hub = EventHub::in_memory(Metrics::new());
+        hub.lines(batch(&[
+            r#"time="t" level=info msg="ImageCreate event name:\"sha256:0\"""#,
+            r#"time="t" level=error msg="PullImage \"r.test:5000/a:1\" failed" error="rpc error: code = Unknown desc = failed to pull and unpack image \"r.test:5000/a:1\": failed to resolve reference \"r.test:5000/a:1\": failed to do request: Head \"https://r.test:5000/v2/a/manifests/1\": tls: failed to verify certificate: x509: certificate signed by unknown authority""#,
+            r#"time="t" level=warning msg="failed to load plugin io.containerd.grpc.v1.cri" error="invalid plugin config: `configs.tls` cannot be set when `config_path` is provided""#,
+            r#"time="t" level=warning msg="Ignoring unknown key in TOML for plugin" error="strict mode disabled" key="registry configs r.test:5000 tls" plugin=io.containerd.cri.v1.images"#,
+            r#"time="t" level=warning msg="`configs` is deprecated, please use `config_path` instead""#,
+            r#"time="t" level=warning msg="cleanup failed""#,
+            r#"time="t" level=info msg="PullImage \"r.test:5000/a:1\" returns image reference \"sha256:0123\"""#,
+        ]));
+        let kinds: Vec<EventKind> = hub.events(None, None).iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::PullFailed,
+                EventKind::PluginFailed,
+                EventKind::ConfigWarning,
+                EventKind::ConfigWarning,
+                EventKind::PullsRecovered,
+            ]
+        );
+        assert_eq!(
+            hub.position(),
+            Some(Position::File {
+                inode: 1,
+                offset: 7
+            })
+        );
+        assert_eq!(hub.status().lines_read, 7);
+    }
 }

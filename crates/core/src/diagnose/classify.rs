@@ -162,6 +162,10 @@ const RULES: &[(&str, CauseCode)] = &[
     ("manifest unknown", CauseCode::NotFound),
     ("404 Not Found", CauseCode::NotFound),
     (": not found", CauseCode::NotFound),
+    // containerd's warnings of settings that still work but will not: last, so a pull
+    // error that happens to mention a deprecation keeps its own cause.
+    ("is deprecated", CauseCode::ConfigDeprecated),
+    ("DEPRECATION", CauseCode::ConfigDeprecated),
 ];
 
 /// Words the classification needs besides the rules' triggers.
@@ -445,6 +449,15 @@ mod tests {
         check(
             r#"time="2026-11-28T10:00:00Z" level=warning msg="Ignoring unknown key in TOML for plugin" error="strict mode: fields in the document are missing in the target struct" key="registry configs registry.ctrdiag.test:5443 tls" plugin=io.containerd.cri.v1.images"#,
             CauseCode::ConfigIgnored,
+        );
+        // LAB.md: 2.1.9 with a legacy `configs` table.
+        check(
+            r#"time="2026-11-28T10:00:00Z" level=warning msg="`configs` is deprecated, please use `config_path` instead""#,
+            CauseCode::ConfigDeprecated,
+        );
+        check(
+            r#"time="2026-11-28T10:00:00Z" level=warning msg="DEPRECATION: The `mirrors` property of `[plugins.\"io.containerd.grpc.v1.cri\".registry]` is deprecated since containerd v1.5 and will be removed in containerd v2.1. Use `config_path` instead.""#,
+            CauseCode::ConfigDeprecated,
         );
         check(
             r#"time="2026-11-28T10:00:00Z" level=warning msg="failed to load plugin io.containerd.grpc.v1.cri" error="invalid plugin config: `configs.tls` cannot be set when `config_path` is provided""#,
