@@ -78,8 +78,26 @@ fn read_offsets(path: &Path) -> Vec<u64> {
     offsets
 }
 
+/// An empty file at `path`, followed from its end (once the source says so).
+async fn following_empty(path: &Path) -> Follower {
+    append(path, "");
+    let mut source = follow(path, None);
+    source.following().await;
+    source
+}
+
+/// Truncates the file at `path` in place, as logrotate's copytruncate does.
+fn truncate(path: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// The top of the file now at `path`, as the source reports a switch to it.
-fn top(path: &std::path::Path) -> Position {
+fn top(path: &Path) -> Position {
     Position::File {
         inode: inode(path),
         offset: 0,
@@ -119,9 +137,7 @@ async fn lines_appended_after_start_arrive_and_older_ones_are_not_replayed() {
 #[tokio::test]
 async fn a_burst_larger_than_the_channel_arrives_whole_and_in_order() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     let burst: Vec<String> = (1..=5000).map(|n| format!("line {n}")).collect();
     append(&path, &(burst.join("\n") + "\n"));
     let seen = source.until("line 5000").await;
@@ -133,9 +149,7 @@ async fn a_burst_larger_than_the_channel_arrives_whole_and_in_order() {
 #[tokio::test]
 async fn a_restart_resumes_at_the_saved_position_without_losing_or_repeating() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "a\nb\n");
     assert_eq!(source.until("b").await, [line("a"), line("b")]);
     let saved = source.last.clone();
@@ -159,9 +173,7 @@ async fn a_restart_resumes_at_the_saved_position_without_losing_or_repeating() {
 #[tokio::test]
 async fn rotation_by_rename_delivers_the_old_files_last_lines_then_the_new_file() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "before 1\n");
     assert_eq!(source.until("before 1").await, [line("before 1")]);
 
@@ -192,19 +204,12 @@ async fn rotation_by_rename_delivers_the_old_files_last_lines_then_the_new_file(
 #[tokio::test]
 async fn copytruncate_while_following_starts_again_at_the_top() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "line 1\nline 2\n");
     source.until("line 2").await;
 
     std::fs::copy(&path, path.with_extension("log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     append(&path, "t\n");
     assert_eq!(
         source.until("t").await,
@@ -216,20 +221,13 @@ async fn copytruncate_while_following_starts_again_at_the_top() {
 #[tokio::test]
 async fn copytruncate_followed_by_more_text_than_was_read_is_noticed() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "x\ny\n");
     source.until("y").await;
 
     // Truncated and written again past the old length before the source looks: only the
     // bytes before its read position tell the file was rewritten.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     append(&path, "a longer first line\nsecond\n");
     assert_eq!(
         source.until("second").await,
@@ -245,9 +243,7 @@ async fn copytruncate_followed_by_more_text_than_was_read_is_noticed() {
 #[tokio::test]
 async fn a_partial_line_is_held_until_its_newline() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     let start = "level=error msg=\"PullImage \\\"r/app:1\\\" failed\" error=\"x509: ";
     append(&path, start);
     wait_until_read(&path, start.len() as u64).await;
@@ -260,9 +256,7 @@ async fn a_partial_line_is_held_until_its_newline() {
 #[tokio::test]
 async fn a_file_replaced_while_stopped_is_read_from_the_top() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "a much longer line from the old file\n");
     source.until("a much longer line from the old file").await;
     let saved = source.last.clone();
@@ -284,9 +278,7 @@ async fn a_file_replaced_while_stopped_is_read_from_the_top() {
 #[tokio::test]
 async fn a_file_truncated_while_stopped_is_read_from_the_top() {
     let (_dir, path) = log_path();
-    append(&path, "");
-    let mut source = follow(&path, None);
-    source.following().await;
+    let mut source = following_empty(&path).await;
     append(&path, "a much longer line from before the truncation\n");
     source
         .until("a much longer line from before the truncation")
@@ -294,12 +286,7 @@ async fn a_file_truncated_while_stopped_is_read_from_the_top() {
     let saved = source.last.clone();
     source.stop().await.unwrap();
 
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     append(&path, "s1\n");
     let mut source = follow(&path, saved);
     assert_eq!(
