@@ -276,3 +276,17 @@ async fn the_default_source_is_the_journal_and_a_restart_resumes_from_its_cursor
     }
     assert_eq!(images_once(&daemon, 6).await, expected(1..=6));
 }
+
+#[tokio::test]
+async fn an_open_watch_does_not_hold_up_the_daemons_stop() {
+    let ctr = LabContainerd::start(Version::V2_1).await;
+    let mut daemon = Daemon::start(&ctr).await;
+    let mut watch = daemon.watch(&[]).await;
+    daemon.send_sigterm();
+    assert!(
+        watch.ends_within(SOON).await,
+        "the watch stream ends when the daemon starts to stop"
+    );
+    let status = daemon.wait_exit().expect("ctrdiagd exit status");
+    assert!(status.success(), "SIGTERM with a watch open: {status}");
+}

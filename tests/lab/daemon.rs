@@ -344,6 +344,18 @@ impl Watcher {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("watch printed {line:?}: {e}"))
     }
 
+    /// Whether the stream ends (the CLI's stdout closes) within `timeout`, skipping any
+    /// event still printed before it does.
+    pub async fn ends_within(&mut self, timeout: Duration) -> bool {
+        let until = tokio::time::Instant::now() + timeout;
+        while let Ok(line) = tokio::time::timeout_at(until, self.lines.next_line()).await {
+            if line.expect("read watch").is_none() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The next event of `kind`, skipping others, within `timeout` in all.
     pub async fn next_of_kind(&mut self, kind: &str, timeout: Duration) -> serde_json::Value {
         let until = tokio::time::Instant::now() + timeout;
