@@ -1,6 +1,7 @@
 //! The plain-file log source on real files: appends, a restart that resumes, rotation by
 //! rename and by copytruncate while following, a line still being written, a file
-//! replaced while the daemon was down, and a file that appears later.
+//! replaced while the daemon was down, a file or directory that appears later, and a file
+//! renamed away that its writer keeps writing.
 
 mod lab;
 
@@ -324,4 +325,39 @@ async fn a_directory_is_an_error_that_names_it() {
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_file_renamed_away_and_not_replaced_is_still_read() {
+    // A writer that keeps its handle (containerd's stdout redirected to the file) goes on
+    // writing into the renamed file until something recreates the path.
+    let (_dir, path) = log_path();
+    let mut source = following_empty(&path).await;
+    append(&path, "before\n");
+    assert_eq!(source.until("before").await, [line("before")]);
+    let renamed = path.with_extension("log.1");
+    std::fs::rename(&path, &renamed).unwrap();
+    append(&renamed, "still the old file\n");
+    assert_eq!(
+        source.until("still the old file").await,
+        [line("still the old file")]
+    );
+    source.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_log_whose_directory_appears_later_is_followed() {
+    // Nothing to watch yet (the source polls then): /var/log/containerd/ made by a
+    // package after ctrdiagd started.
+    let dir = lab::scratch_dir("file-source");
+    let path = dir.path().join("later").join("containerd.log");
+    let mut source = follow(&path, None);
+    assert_eq!(source.following().await, None);
+    std::fs::create_dir(path.parent().unwrap()).unwrap();
+    append(&path, "m1\n");
+    assert_eq!(
+        source.until("m1").await,
+        [Seen::Following(Some(top(&path))), line("m1")]
+    );
+    source.stop().await.unwrap();
 }

@@ -1,26 +1,25 @@
-//! The plain-file source: polls the path (no inotify needed) and hands every step of the
-//! blocking [`Tail`] to the blocking pool, so a slow disk never stalls the runtime.
+//! The plain-file source: looks at the file when [`Wakeup`] says it may have changed and
+//! hands every step of the blocking [`Tail`] to the blocking pool, so a slow disk never
+//! stalls the runtime.
 
 use std::path::Path;
-use std::time::Duration;
 
 use super::tail::Tail;
+use super::wakeup::Wakeup;
 use super::{LogSourceError, Outlet, Position, SourceEvent};
-
-/// How long the source waits when the file has nothing new: the delay before a new line
-/// is seen, against wakeups of an idle daemon.
-const POLL: Duration = Duration::from_millis(25);
 
 pub(super) async fn follow(
     path: &Path,
     from: Option<Position>,
     out: &Outlet,
 ) -> Result<(), LogSourceError> {
-    let path = path.to_path_buf();
-    let Some(started) = blocking(move || Tail::start(path, from)).await else {
+    let mut wakeup = Wakeup::new(path);
+    let opened = path.to_path_buf();
+    let Some(started) = blocking(move || Tail::start(opened, from)).await else {
         return Ok(());
     };
     let (mut tail, from) = started?;
+    wakeup.watch_file(path);
     if out.send(SourceEvent::Following { from }).await.is_err() {
         return Ok(());
     }
@@ -35,6 +34,9 @@ pub(super) async fn follow(
         };
         tail = back;
         let step = step?;
+        if step.switched() {
+            wakeup.watch_file(path);
+        }
         for event in step.events {
             let sent = match event {
                 SourceEvent::Lines(lines) => out.send_lines(lines).await,
@@ -50,7 +52,7 @@ pub(super) async fn follow(
         if !step.more {
             tokio::select! {
                 _ = out.cancel.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(POLL) => {}
+                _ = wakeup.wait() => {}
             }
         }
     }

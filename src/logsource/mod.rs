@@ -13,6 +13,7 @@ mod journal;
 mod journal_json;
 mod lines;
 mod tail;
+mod wakeup;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -43,6 +43,13 @@ pub(super) struct Step {
 }
 
 impl Step {
+    /// The tail (re)started a file: opened one that appeared, or read one from its top.
+    pub(super) fn switched(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, SourceEvent::Following { .. }))
+    }
+
     fn idle() -> Step {
         Step {
             events: Vec::new(),
