@@ -55,21 +55,29 @@ const FAILURES: &[(&str, CauseCode)] = &[
 const NOISE_WARNING: &str = r#"level=warning msg="cleanup warnings time=\"2026-11-28T10:00:00Z\" level=info msg=\"starting signal loop\" namespace=k8s.io" namespace=k8s.io"#;
 
 /// Writes `lines` lines; every 500th is a failure, every 97th an unrelated warning.
-/// Returns each failure written: its 1-based line number and cause.
+/// Returns each failure written: the byte offset of its line and its cause.
 fn write_log(path: &Path, lines: usize) -> Vec<(usize, CauseCode)> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create log"));
-    let mut expected = Vec::new();
+    let (mut expected, mut written) = (Vec::new(), 0);
     for i in 0..lines {
         let body = if i % 500 == 499 {
             let (line, cause) = FAILURES[(i / 500) % FAILURES.len()];
-            expected.push((i + 1, cause));
+            expected.push((written, cause));
             line
         } else if i % 97 == 0 {
             NOISE_WARNING
         } else {
             INFO[i % INFO.len()]
         };
-        writeln!(out, "Nov 28 10:00:{:02} node-{} containerd[812]: time=\"2026-11-28T10:00:{:02}.{:06}Z\" {body}", i % 60, i % 7, i % 60, i % 1_000_000).expect("write");
+        let line = format!(
+            "Nov 28 10:00:{:02} node-{} containerd[812]: time=\"2026-11-28T10:00:{:02}.{:06}Z\" {body}\n",
+            i % 60,
+            i % 7,
+            i % 60,
+            i % 1_000_000
+        );
+        out.write_all(line.as_bytes()).expect("write");
+        written += line.len();
     }
     out.flush().expect("flush");
     expected
@@ -82,7 +90,7 @@ fn scan_file(path: &Path) -> Vec<(usize, CauseCode)> {
     let mut file = std::fs::File::open(path).expect("open log");
     let mut buf = vec![0; 1 << 20];
     let (mut filled, mut scanner, mut found) = (0, LogScanner::default(), Vec::new());
-    let mut keep = |f: logscan::LogFinding| found.push((f.line, f.classification.cause));
+    let mut keep = |f: logscan::LogFinding| found.push((f.offset, f.classification.cause));
     loop {
         if filled == buf.len() {
             // A line longer than the buffer.
@@ -125,7 +133,7 @@ fn scan_mapped(path: &Path) -> Vec<(usize, CauseCode)> {
         .expect("mmap log");
         let log = std::slice::from_raw_parts(at.as_ptr().cast::<u8>(), len);
         let mut found = Vec::new();
-        logscan::scan(log, |f| found.push((f.line, f.classification.cause)));
+        logscan::scan(log, |f| found.push((f.offset, f.classification.cause)));
         munmap(at, len).expect("munmap log");
         found
     }
@@ -167,7 +175,7 @@ fn main() {
     let expected = write_log(&path, lines);
     let size = std::fs::metadata(&path).expect("size").len() as f64;
 
-    // Correctness first: every injected failure is found, with its cause and line, in
+    // Correctness first: every injected failure is found, with its cause and offset, in
     // order, read in chunks as when read whole; the tools count what they should.
     assert_eq!(
         scan_file(&path),

@@ -9,5 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let c = classify(&text);
     assert_eq!(c.raw, text);
-    logscan::scan(data, |f| assert!(f.line >= 1));
+    logscan::scan(data, |f| {
+        assert!(f.offset < data.len().max(1));
+        assert!(f.offset == 0 || data[f.offset - 1] == b'\n', "a finding starts a line");
+    });
 });

@@ -358,12 +358,11 @@ fn candidates(lines: &[LogLine]) -> Vec<usize> {
         text.extend_from_slice(l.text.as_bytes());
         text.push(b'\n');
     }
+    let line_at = |at: usize| starts.partition_point(|&s| s <= at) - 1;
     let mut found = Vec::new();
-    crate::diagnose::logscan::scan(&text, |f| found.push(f.line - 1));
+    crate::diagnose::logscan::scan(&text, |f| found.push(line_at(f.offset)));
     for needle in [&b"returns image reference"[..], b"Pulled image "] {
-        found.extend(
-            memmem::find_iter(&text, needle).map(|at| starts.partition_point(|&s| s <= at) - 1),
-        );
+        found.extend(memmem::find_iter(&text, needle).map(line_at));
     }
     found.sort_unstable();
     found.dedup();

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, packed};
 use serde::Serialize;
 
 use crate::cause::CauseCode;
@@ -201,15 +201,28 @@ impl Word {
 /// One automaton over every rule's trigger (pattern `i` is `RULES[i]`) and then every
 /// [`Word`], so a text is read once however many rules there are.
 static TRIGGERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let patterns = RULES
-        .iter()
-        .map(|(trigger, _)| *trigger)
-        .chain(Word::ALL.iter().map(|w| w.text()));
     AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
-        .build(patterns)
+        .build(trigger_patterns())
         .expect("the rules' triggers are a small set of literals")
 });
+
+/// The same patterns for Teddy (SIMD, up to 64 literals), which only says whether any
+/// occurs; `None` where Teddy cannot run (no SSSE3/AVX2 or NEON).
+static TRIGGER_SEARCH: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+    packed::Config::new()
+        .builder()
+        .extend(trigger_patterns())
+        .build()
+});
+
+/// Every rule's trigger (pattern `i` is `RULES[i]`), then every [`Word`].
+fn trigger_patterns() -> impl Iterator<Item = &'static str> {
+    RULES
+        .iter()
+        .map(|(trigger, _)| *trigger)
+        .chain(Word::ALL.iter().map(|w| w.text()))
+}
 
 /// What one pass over a text found: the first rule, in the rules' order (not the
 /// text's), whose trigger occurs, and which [`Word`]s occur.
@@ -229,6 +242,15 @@ impl Triggers {
             rule: None,
             words: 0,
         };
+        // Most lines hold no trigger at all: Teddy says so many times faster than the
+        // overlapping walk, which reads every byte through the automaton (measured: the
+        // walk took a third as long as the scan's whole-log search, for 2% of its bytes).
+        if TRIGGER_SEARCH
+            .as_ref()
+            .is_some_and(|teddy| teddy.find(text).is_none())
+        {
+            return found;
+        }
         for m in TRIGGERS.find_overlapping_iter(text) {
             let i = m.pattern().as_usize();
             match i.checked_sub(RULES.len()) {
