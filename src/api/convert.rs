@@ -53,6 +53,15 @@ impl From<&Status> for pb::GetStatusResponse {
                 cri_ready: c.cri_ready,
                 error: c.error.clone().unwrap_or_default(),
                 cri_problems: c.cri_problems.clone(),
+                loaded: c
+                    .loaded
+                    .iter()
+                    .map(|f| pb::ConfigFinding {
+                        cause: f.cause().to_string(),
+                        message: f.to_string(),
+                        remedy: f.remedy(),
+                    })
+                    .collect(),
             }),
             config: Some(config_status(&s.config)),
             unit: Some(unit_status(&s.unit_name, &s.unit)),
@@ -151,6 +160,7 @@ fn config_status(c: &ConfigState) -> pb::ContainerdConfig {
                 .map(|x| pb::ConfigFinding {
                     cause: x.cause().to_string(),
                     message: x.to_string(),
+                    remedy: String::new(),
                 })
                 .collect();
         }

@@ -9,6 +9,7 @@
 mod containers;
 mod error;
 mod images;
+mod introspection;
 mod namespace;
 mod pull_locks;
 pub mod store_diff;

@@ -10,6 +10,7 @@ use crate::diagnose::{
     CauseCode, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, diagnose, healthy,
 };
 use crate::fix::split_target;
+use crate::loaded::loaded_findings;
 use crate::plan::{ChangeState, journal};
 use crate::registry::probe::ProbeReport;
 
@@ -49,6 +50,17 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                 tried.push(format!("containerd: {e}"));
                 None
             }
+        };
+        // containerd's own word on its plugins and deprecations, when it answers.
+        let loaded = match &version {
+            Some(_) => match self.containerd.loaded().await {
+                Ok(l) => loaded_findings(&l),
+                Err(e) => {
+                    tried.push(format!("containerd's Introspection: {e}"));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
         };
         let config_file = self.node.containerd_config.display().to_string();
         let (config_findings, trust) = match &version {
@@ -118,6 +130,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             insecure_change: self.insecure_change_for(&host.to_string()),
             trust,
             containerd_problem,
+            loaded: &loaded,
             expiry_warning: Some(ExpiryWarning {
                 now_unix: self.clock.now_unix() as i64,
                 window_secs: self.node.cert_expiry_warning.as_secs() as i64,

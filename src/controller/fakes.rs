@@ -11,6 +11,7 @@ use crate::cache::ContainerRef;
 use crate::containerd::{
     ContainerdError, ImageSummary, Namespace, PullOutcome, RuntimeStatus, ServerVersion, TestPull,
 };
+use crate::loaded::Loaded;
 use crate::registry::host::RegistryHost;
 use crate::registry::probe::ProbeReport;
 use crate::systemd::{SystemdError, UnitState};
@@ -20,6 +21,7 @@ struct ContainerdState {
     /// `None`: containerd does not answer.
     version: Option<String>,
     cri_ready: bool,
+    loaded: Loaded,
     pull: PullOutcome,
     pulls: Vec<String>,
     images: Vec<ImageSummary>,
@@ -43,6 +45,7 @@ impl FakeContainerd {
             state: Arc::new(Mutex::new(ContainerdState {
                 version: Some(version.to_string()),
                 cri_ready: true,
+                loaded: Loaded::default(),
                 pull: pulled(),
                 pulls: Vec::new(),
                 images: Vec::new(),
@@ -67,6 +70,11 @@ impl FakeContainerd {
 
     pub fn set_cri_ready(&self, ready: bool) {
         self.with(|s| s.cri_ready = ready);
+    }
+
+    /// What Introspection answers from now on.
+    pub fn set_loaded(&self, loaded: Loaded) {
+        self.with(|s| s.loaded = loaded);
     }
 
     /// Image records (name, target digest) in CRI's namespace.
@@ -140,6 +148,13 @@ impl ContainerdPort for FakeContainerd {
                 version,
                 revision: "test".into(),
             }),
+            None => Err(self.unreachable()),
+        }
+    }
+
+    async fn loaded(&self) -> Result<Loaded, ContainerdError> {
+        match self.with(|s| s.version.is_some().then(|| s.loaded.clone())) {
+            Some(loaded) => Ok(loaded),
             None => Err(self.unreachable()),
         }
     }

@@ -13,6 +13,7 @@ use crate::containerd::{
     ContainerdClient, ContainerdError, ImageSummary, Namespace, RuntimeStatus, ServerVersion,
     TestPull,
 };
+use crate::loaded::Loaded;
 use crate::registry::host::RegistryHost;
 use crate::registry::probe::{CaFile, ProbeOptions, ProbeReport};
 use crate::systemd::{SystemdClient, SystemdError, UnitState};
@@ -24,6 +25,9 @@ pub trait ContainerdPort: Clone + Send + Sync + 'static {
     /// The namespace image commands use when none is named.
     fn default_namespace(&self) -> &Namespace;
     fn version(&self) -> impl Future<Output = Result<ServerVersion, ContainerdError>> + Send;
+    /// What containerd's Introspection says it loaded (plugins with their init errors,
+    /// deprecations in use).
+    fn loaded(&self) -> impl Future<Output = Result<Loaded, ContainerdError>> + Send;
     /// CRI `Status`: answers only when the CRI plugin is loaded.
     fn runtime_status(&self)
     -> impl Future<Output = Result<RuntimeStatus, ContainerdError>> + Send;
@@ -82,6 +86,10 @@ impl ContainerdPort for ContainerdClient {
 
     fn version(&self) -> impl Future<Output = Result<ServerVersion, ContainerdError>> + Send {
         ContainerdClient::version(self)
+    }
+
+    fn loaded(&self) -> impl Future<Output = Result<Loaded, ContainerdError>> + Send {
+        ContainerdClient::loaded(self)
     }
 
     fn runtime_status(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::Controller;
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use crate::ctrconfig::{ContainerdVersion, Finding, NodeFiles, findings};
+use crate::loaded::{LoadedFinding, loaded_findings};
 use crate::plan::{ChangeRecord, ChangeState, InsecureSetting, Listed, PendingRecovery, journal};
 use crate::systemd::UnitState;
 
@@ -24,6 +25,9 @@ pub struct ContainerdState {
     pub cri_problems: Vec<String>,
     /// What went wrong reaching containerd or CRI, for people.
     pub error: Option<String>,
+    /// What containerd's Introspection reports (failed CRI plugins, deprecations);
+    /// empty when it did not answer.
+    pub loaded: Vec<LoadedFinding>,
 }
 
 /// containerd's configuration as read, and what is wrong with it for the running
@@ -92,8 +96,11 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
 
     /// Whether containerd and its CRI plugin answer, asked now.
     pub async fn containerd_state(&self) -> ContainerdState {
-        let (version, runtime) =
-            tokio::join!(self.containerd.version(), self.containerd.runtime_status());
+        let (version, runtime, loaded) = tokio::join!(
+            self.containerd.version(),
+            self.containerd.runtime_status(),
+            self.containerd.loaded()
+        );
         let mut containerd = ContainerdState {
             socket: self.containerd.socket().to_path_buf(),
             ..Default::default()
@@ -112,6 +119,16 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             }
             Err(e) if containerd.error.is_none() => containerd.error = Some(e.to_string()),
             Err(_) => {}
+        }
+        containerd.loaded = loaded.map(|l| loaded_findings(&l)).unwrap_or_default();
+        // containerd's own reason beats the inference from `unknown service`.
+        if !containerd.cri_ready
+            && let Some(failed) = containerd
+                .loaded
+                .iter()
+                .find(|f| f.cause() == crate::cause::CauseCode::CriUnavailable)
+        {
+            containerd.error = Some(failed.to_string());
         }
         containerd
     }

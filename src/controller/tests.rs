@@ -690,3 +690,31 @@ async fn a_purge_refuses_images_containers_use_and_names_them() {
     lab.controller.apply_fix(prepared, &None).await.unwrap();
     assert_eq!(lab.containerd.removed(), ["r.test:5000/app:1"]);
 }
+
+#[tokio::test]
+async fn status_says_why_cri_did_not_load_in_containerds_words() {
+    let lab = lab("2.1.9", "version = 3\n");
+    lab.containerd.set_cri_ready(false);
+    lab.containerd.set_loaded(crate::loaded::Loaded {
+        plugins: vec![crate::loaded::PluginState {
+            kind: "io.containerd.cri.v1".into(),
+            id: "images".into(),
+            init_error: Some("invalid cri image config".into()),
+        }],
+        deprecations: vec![],
+    });
+    let state = lab.controller.containerd_state().await;
+    assert!(!state.cri_ready);
+    assert_eq!(
+        state.error.as_deref(),
+        Some(
+            "containerd's plugin io.containerd.cri.v1.images failed to load: invalid cri image config"
+        )
+    );
+    assert_eq!(state.loaded.len(), 1);
+    // Once CRI answers, its error is no longer containerd's error.
+    lab.containerd.set_cri_ready(true);
+    lab.containerd.set_loaded(crate::loaded::Loaded::default());
+    let state = lab.controller.containerd_state().await;
+    assert_eq!((state.error, state.loaded.len()), (None, 0));
+}

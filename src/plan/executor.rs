@@ -39,6 +39,10 @@ pub enum ApplyError {
     Containerd(#[from] ContainerdError),
     #[error("containerd's CRI did not answer within {}s after the restart: {detail}", .timeout.as_secs())]
     CriDown { timeout: Duration, detail: String },
+    #[error(
+        "containerd restarted without its CRI plugin, so the kubelet cannot use it: {detail}; correct that setting (`ctrdiag status` shows containerd's reason)"
+    )]
+    CriRefused { detail: String },
     #[error("change {id} is {state}, not applied: only an applied change can be rolled back")]
     NotApplied { id: ChangeId, state: String },
     #[error("backup {} of change {id} is not text; restore it by hand from that file", .path.display())]
@@ -409,16 +413,25 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                         detail: e.to_string(),
                     });
                 }
-                // CRI refusing its config will not fix itself: no point waiting.
+                // CRI refusing its config will not fix itself: no point waiting. Its
+                // own init error says why, where the CRI API only says "unknown service".
                 Err(e @ ContainerdError::CriUnavailable { .. }) => {
-                    return Err(ApplyError::CriDown {
-                        timeout,
-                        detail: e.to_string(),
+                    return Err(ApplyError::CriRefused {
+                        detail: self.cri_init_error().await.unwrap_or_else(|| e.to_string()),
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+
+    /// Why containerd's CRI plugin did not load, in containerd's words (Introspection).
+    async fn cri_init_error(&self) -> Option<String> {
+        let loaded = self.inner.containerd.loaded().await.ok()?;
+        crate::loaded::loaded_findings(&loaded)
+            .into_iter()
+            .find(|f| f.cause() == crate::cause::CauseCode::CriUnavailable)
+            .map(|f| f.to_string())
     }
 
     async fn undo_reporting(

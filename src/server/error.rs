@@ -111,7 +111,7 @@ fn apply_code(err: &ApplyError) -> Code {
         ApplyError::Fs(f) => fs_code(f),
         ApplyError::Systemd(s) => systemd_code(s),
         ApplyError::Containerd(c) => containerd_code(c),
-        ApplyError::CriDown { .. } => Code::Unavailable,
+        ApplyError::CriDown { .. } | ApplyError::CriRefused { .. } => Code::Unavailable,
         // Someone else's edit is in the way: the operator decides.
         ApplyError::UndoRefused { .. } => Code::FailedPrecondition,
         ApplyError::RecoveryPending { .. } | ApplyError::PlannedBeforeRecovery => {

@@ -41,6 +41,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "cri_ready": c.cri_ready,
                 "cri_problems": c.cri_problems,
                 "error": c.error,
+                "loaded": c.loaded.iter().map(|f| json!({"cause": f.cause, "message": f.message, "remedy": f.remedy})).collect::<Vec<_>>(),
             },
             "config": {
                 "file": cfg.file,
@@ -114,6 +115,12 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             ]);
             for p in &c.cri_problems {
                 rows.push(vec!["CRI condition".into(), p.clone()]);
+            }
+            for f in &c.loaded {
+                rows.push(vec![
+                    format!("containerd: {}", f.cause),
+                    format!("{} (do: {})", f.message, f.remedy),
+                ]);
             }
             for i in &cfg.imports {
                 let note = if cfg.imports_with_registry_settings.contains(i) {

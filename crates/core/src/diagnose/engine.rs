@@ -9,6 +9,7 @@ use super::classify::{Classification, classify};
 use crate::cause::{CauseCode, Severity};
 use crate::ctrconfig::Finding as ConfigFinding;
 use crate::ctrconfig::HostTrust;
+use crate::loaded::LoadedFinding;
 use crate::probe::{Fact, ProbeReport, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +65,8 @@ pub struct Facts<'a> {
     pub insecure_change: Option<InsecureChange>,
     /// containerd itself could not be asked (down, or its CRI plugin not loaded).
     pub containerd_problem: Option<(CauseCode, String)>,
+    /// What containerd's Introspection reports (empty when it did not answer).
+    pub loaded: &'a [LoadedFinding],
     /// When to warn of a certificate that still works but expires soon.
     pub expiry_warning: Option<ExpiryWarning>,
 }
@@ -126,6 +129,9 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
     let target = facts.image.clone().unwrap_or_else(|| facts.host.clone());
     if let Some((cause, message)) = &facts.containerd_problem {
         out.push(containerd_finding(*cause, message));
+    }
+    for f in facts.loaded {
+        add_loaded(&mut out, f);
     }
     let pull_cause = match &facts.pull {
         Some(PullResult::Failed { message }) => {
@@ -226,6 +232,41 @@ fn containerd_finding(cause: CauseCode, message: &str) -> Finding {
             "read `journalctl -u containerd`; a CRI plugin that refused its config names the reason there",
             None,
         )],
+    }
+}
+
+/// containerd's own word on what it loaded: more evidence for the finding that
+/// inferred the same (CRI missing, legacy tables deprecated), or a finding of its own.
+fn add_loaded(out: &mut Vec<Finding>, f: &LoadedFinding) {
+    let said = ev("containerd's Introspection", f.to_string());
+    let same = out.iter_mut().find(|o| match f {
+        LoadedFinding::CriFailed { .. } | LoadedFinding::CriMissing => {
+            o.cause == CauseCode::CriUnavailable
+        }
+        LoadedFinding::Deprecated(d) => {
+            d.registry_setting().is_some()
+                && o.cause == CauseCode::ConfigDeprecated
+                && o.summary.starts_with("registry ")
+        }
+    });
+    match same {
+        Some(o) => {
+            o.evidence.push(said);
+            if o.cause == CauseCode::CriUnavailable {
+                o.summary = f.to_string();
+                o.remedies.insert(0, remedy(f.remedy(), None));
+            }
+        }
+        None => out.push(Finding {
+            cause: f.cause(),
+            severity: match f {
+                LoadedFinding::Deprecated(_) => Severity::Warning,
+                _ => Severity::Error,
+            },
+            summary: f.to_string(),
+            evidence: vec![said],
+            remedies: vec![remedy(f.remedy(), None)],
+        }),
     }
 }
 

@@ -5,6 +5,7 @@ use super::engine::{ExpiryWarning, Facts, InsecureChange, PullResult, diagnose, 
 use super::wordings::WORDINGS;
 use crate::cause::{CauseCode, Severity};
 use crate::ctrconfig::{Finding as ConfigFinding, HostTrust};
+use crate::loaded::{Deprecation, LoadedFinding};
 use crate::probe::{CertInfo, Fact, PresentedCert, ProbeReport, Timestamp, TrustReport, Verdict};
 
 const HOST: &str = "r.test:5000";
@@ -19,6 +20,7 @@ fn facts<'a>(config: &'a [ConfigFinding]) -> Facts<'a> {
         trust: HostTrust::default(),
         insecure_change: None,
         containerd_problem: None,
+        loaded: &[],
         expiry_warning: None,
     }
 }
@@ -574,4 +576,77 @@ fn every_registry_fault_in_every_node_state_gets_the_right_verdict() {
         FAULTS.len() * STATES.len(),
         wrong.join("\n\n")
     );
+}
+
+#[test]
+fn containerds_own_init_error_replaces_the_inference_from_unknown_service() {
+    let loaded = [LoadedFinding::CriFailed {
+        plugin: "io.containerd.grpc.v1.cri".into(),
+        error: "invalid plugin config: `mirrors` cannot be set when `config_path` is provided"
+            .into(),
+    }];
+    let mut f = facts(&[]);
+    f.containerd_problem = Some((CauseCode::CriUnavailable, "unknown service".into()));
+    f.loaded = &loaded;
+    let found = diagnose(&f);
+    assert_eq!(found.len(), 1, "one finding, not two: {found:#?}");
+    let cri = &found[0];
+    assert_eq!(cri.cause, CauseCode::CriUnavailable);
+    assert!(
+        cri.summary.contains("cannot be set when `config_path`"),
+        "{cri:#?}"
+    );
+    assert!(
+        cri.evidence
+            .iter()
+            .any(|e| e.label == "containerd" && e.value == "unknown service"),
+        "the CRI call's own answer stays as evidence: {cri:#?}"
+    );
+    // Without a pull (a bare host) the init error is still a finding of its own.
+    let mut bare = facts(&[]);
+    bare.loaded = &loaded;
+    let found = diagnose(&bare);
+    assert_eq!(found[0].cause, CauseCode::CriUnavailable);
+    assert!(!healthy(&found));
+}
+
+#[test]
+fn a_registry_deprecation_is_evidence_for_the_legacy_table_finding_others_stand_alone() {
+    let deprecation = |id: &str| {
+        LoadedFinding::Deprecated(Deprecation {
+            id: format!("io.containerd.deprecation/{id}"),
+            message: format!("{id} is deprecated"),
+        })
+    };
+    let loaded = [
+        deprecation("cri-registry-mirrors"),
+        deprecation("pull-schema-1-image"),
+    ];
+    let config = [ConfigFinding::DeprecatedLegacyRegistry {
+        sections: vec!["mirrors"],
+    }];
+    let mut f = facts(&config);
+    f.loaded = &loaded;
+    let found = diagnose(&f);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let legacy = found
+        .iter()
+        .find(|x| x.summary.starts_with("registry mirrors"))
+        .unwrap();
+    assert!(
+        legacy
+            .evidence
+            .iter()
+            .any(|e| e.value.contains("cri-registry-mirrors is deprecated")),
+        "{legacy:#?}"
+    );
+    let other = found
+        .iter()
+        .find(|x| x.summary.contains("pull-schema-1-image"))
+        .unwrap();
+    assert_eq!(
+        (other.cause, other.severity),
+        (CauseCode::ConfigDeprecated, Severity::Warning)
+    );
+    assert!(healthy(&found), "deprecations are warnings");
 }
