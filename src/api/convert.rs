@@ -10,6 +10,7 @@ use crate::controller::status::{ChangesSummary, ConfigState, InsecureInEffect, S
 use crate::plan::executor::state_name;
 use crate::plan::{ApplyOutcome, ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
 use crate::systemd::UnitState;
+use crate::trial::Trial;
 
 impl From<ImageSummary> for pb::Image {
     fn from(i: ImageSummary) -> Self {
@@ -267,6 +268,31 @@ impl From<&Plan> for pb::PlanView {
             verify_pull: plan.verify_pull.clone().unwrap_or_default(),
             diff: plan.diffs(),
             restarts_containerd: plan.restarts(),
+            trial: None,
+        }
+    }
+}
+
+impl From<&Trial> for pb::Trial {
+    fn from(t: &Trial) -> Self {
+        match t {
+            Trial::Ran {
+                ok,
+                cause,
+                message,
+                duration_ms,
+            } => pb::Trial {
+                ran: true,
+                ok: *ok,
+                cause: cause.map(|c| c.to_string()).unwrap_or_default(),
+                message: message.clone(),
+                duration_ms: *duration_ms,
+                skipped_reason: String::new(),
+            },
+            Trial::Skipped { reason } => pb::Trial {
+                skipped_reason: reason.clone(),
+                ..Default::default()
+            },
         }
     }
 }

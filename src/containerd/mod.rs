@@ -13,6 +13,7 @@ mod introspection;
 mod namespace;
 mod pull_locks;
 pub mod store_diff;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -718,3 +718,62 @@ async fn status_says_why_cri_did_not_load_in_containerds_words() {
     let state = lab.controller.containerd_state().await;
     assert_eq!((state.error, state.loaded.len()), (None, 0));
 }
+
+#[tokio::test]
+async fn a_failed_trial_stops_the_fix_before_anything_is_written() {
+    let lab = lab("2.1.9", WITH_CONFIG_PATH);
+    lab.containerd.set_trial(Some(unknown_authority(IMAGE)));
+    let prepared = lab
+        .controller
+        .prepare_fix(request(RequestedMode::Ca { pem: PEM.into() }))
+        .await
+        .unwrap();
+    let trial = prepared.trial.clone().unwrap();
+    assert!(trial.failed(), "{trial:?}");
+    // containerd saw the candidate hosts.toml, pointing at the staged CA.
+    let seen = lab.containerd.trials();
+    assert_eq!(seen.len(), 1);
+    let (path, text) = &seen[0][0];
+    assert_eq!(path, &format!("{HOST}/hosts.toml"));
+    assert!(
+        text.contains("/trial-") && text.contains("ctrdiag-ca.crt"),
+        "{text}"
+    );
+    let err = lab.controller.apply_fix(prepared, &None).await.unwrap_err();
+    assert!(
+        matches!(err, ControllerError::TrialFailed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(read(&lab.hosts_toml()).is_none(), "certs.d untouched");
+    assert!(lab.containerd.pulls().is_empty(), "no CRI pull either");
+    let stages: Vec<_> = std::fs::read_dir(lab.controller.executor.state_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("trial-"))
+        .collect();
+    assert!(stages.is_empty(), "the stage is removed after the trial");
+}
+
+#[tokio::test]
+async fn a_trial_that_works_lets_the_fix_go_on_and_1_7_says_why_it_has_none() {
+    let on_2_1 = lab("2.1.9", WITH_CONFIG_PATH);
+    on_2_1.containerd.set_trial(Some(pulled()));
+    on_2_1.ca_fix_applies().await;
+
+    let on_1_7 = lab("1.7.24", WITH_CONFIG_PATH);
+    let prepared = on_1_7
+        .controller
+        .prepare_fix(request(RequestedMode::Ca { pem: PEM.into() }))
+        .await
+        .unwrap();
+    match prepared.trial {
+        Some(crate::trial::Trial::Skipped { reason }) => {
+            assert!(
+                reason.contains("ignores a staged hosts directory"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}

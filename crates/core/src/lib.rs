@@ -17,6 +17,7 @@
 //! - [`plan`], [`change`]: plans, and changes as their journal records them.
 //! - [`loaded`]: what containerd's Introspection says it loaded, as findings.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
+//! - [`trial`]: the hosts directory a plan would leave, staged for a trial pull.
 //! - [`ttl`]: when insecure settings end.
 //! - [`redact`]: secrets out of every text shown to people.
 
@@ -33,4 +34,5 @@ pub mod plan;
 pub mod probe;
 pub mod redact;
 pub mod registry;
+pub mod trial;
 pub mod ttl;
