@@ -120,10 +120,13 @@ fn order(d: &Value, certs_d: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn states(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
+/// The places diagnose shows are `want`, `(directory name or kind, state)`, in order.
+fn assert_order(d: &Value, certs_d: &Path, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+        .collect();
+    assert_eq!(order(d, certs_d), want, "{d:#}");
 }
 
 fn shadow_finding<'a>(d: &'a Value, path_end: &str) -> &'a Value {
@@ -160,15 +163,15 @@ async fn containerd_follows_the_lookup_order_diagnose_shows(version: Version) {
     let (image, pulled) = node.pull("a").await;
     assert_unknown_authority(&pulled, "host:port wins over _default");
     let d = node.diagnose(&image, 1).await;
-    assert_eq!(
-        order(&d, &certs_d),
-        states(&[
+    assert_order(
+        &d,
+        &certs_d,
+        &[
             (&port_dir, "absent"),
             (&host, "wins"),
             ("_default", "shadowed"),
             ("system_pool", "also_used"),
-        ]),
-        "{d:#}"
+        ],
     );
     assert_eq!(
         d["lookup"][1]["files"],
@@ -216,15 +219,15 @@ async fn containerd_follows_the_lookup_order_diagnose_shows(version: Version) {
     let (image, pulled) = node.pull("b").await;
     assert!(pulled.is_ok(), "through _default: {pulled:?}");
     let d = node.diagnose(&image, 0).await;
-    assert_eq!(
-        order(&d, &certs_d),
-        states(&[
+    assert_order(
+        &d,
+        &certs_d,
+        &[
             (&port_dir, "absent"),
             (&host, "absent"),
             ("_default", "wins"),
             ("system_pool", "also_used"),
-        ]),
-        "{d:#}"
+        ],
     );
 
     // (c) An empty host:port directory configures nothing and still hides _default.
@@ -264,15 +267,15 @@ async fn containerd_follows_the_lookup_order_diagnose_shows(version: Version) {
     let (image, pulled) = node.pull("e").await;
     assert!(pulled.is_ok(), "host_port_ wins: {pulled:?}");
     let d = node.diagnose(&image, 0).await;
-    assert_eq!(
-        order(&d, &certs_d),
-        states(&[
+    assert_order(
+        &d,
+        &certs_d,
+        &[
             (&port_dir, "wins"),
             (&host, "shadowed"),
             ("_default", "shadowed"),
             ("system_pool", "also_used"),
-        ]),
-        "{d:#}"
+        ],
     );
     let f = shadow_finding(&d, &format!("/{host}/hosts.toml"));
     assert_eq!(f["severity"], "warning");

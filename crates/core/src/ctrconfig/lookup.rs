@@ -136,7 +136,6 @@ pub struct Place {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     pub host: RegistryHost,
-    pub version: ContainerdVersion,
     /// In containerd's order; exactly one has state [`PlaceState::Wins`].
     pub places: Vec<Place>,
     /// What holds for the whole lookup (no `config_path`, a CRI plugin that does not load).
@@ -255,7 +254,6 @@ pub fn lookup(facts: &NodeFacts, host: &RegistryHost, version: &ContainerdVersio
     });
     Lookup {
         host: host.clone(),
-        version: *version,
         places,
         notes,
         trust: trust.unwrap_or_default(),

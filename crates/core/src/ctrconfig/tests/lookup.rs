@@ -34,6 +34,10 @@ fn order(l: &crate::ctrconfig::Lookup) -> Vec<(&'static str, String, &'static st
         .collect()
 }
 
+fn winner_detail(l: &crate::ctrconfig::Lookup) -> &str {
+    l.winner().detail.as_deref().unwrap_or_default()
+}
+
 fn at(version: &str, dirs: Vec<HostsDirFacts>) -> crate::ctrconfig::Lookup {
     lookup(&node(CP, dirs), &host(HOST), &ver(version))
 }
@@ -155,10 +159,7 @@ fn an_empty_own_directory_still_hides_default() {
     let w = l.winner();
     assert_eq!(w.kind, PlaceKind::HostDir);
     assert!(
-        w.detail
-            .as_deref()
-            .unwrap()
-            .contains("configures nothing, and still hides"),
+        winner_detail(&l).contains("configures nothing, and still hides"),
         "{w:?}"
     );
     assert!(!l.trust.is_configured());
@@ -180,13 +181,7 @@ fn without_a_usable_hosts_toml_containerd_takes_the_crt_files() {
         l.trust.ca_files,
         ["/etc/containerd/certs.d/reg.test:5443/ca.crt"]
     );
-    assert!(
-        l.winner()
-            .detail
-            .as_deref()
-            .unwrap()
-            .starts_with("no hosts.toml: containerd uses its *.crt")
-    );
+    assert!(winner_detail(&l).starts_with("no hosts.toml: containerd uses its *.crt"));
     // 1.7.24 drops a hosts.toml without a [host] table and falls back the same way.
     d.hosts_toml = Some("server = \"https://reg.test:5443\"\nca = \"/top.crt\"\n".into());
     let l = at("1.7.24", vec![d.clone()]);
@@ -194,13 +189,7 @@ fn without_a_usable_hosts_toml_containerd_takes_the_crt_files() {
         l.trust.ca_files,
         ["/etc/containerd/certs.d/reg.test:5443/ca.crt"]
     );
-    assert!(
-        l.winner()
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("drops its hosts.toml")
-    );
+    assert!(winner_detail(&l).contains("drops its hosts.toml"));
     // 2.1 reads the same file.
     assert_eq!(at("2.1.9", vec![d]).trust.ca_files, ["/top.crt"]);
 }
