@@ -5,7 +5,7 @@
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError, PullReport};
 use crate::containerd::{ContainerdError, PullOutcome};
-use crate::ctrconfig::{HostTrust, findings, host_trust};
+use crate::ctrconfig::{HostTrust, Lookup, findings, lookup};
 use crate::diagnose::{
     CauseCode, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, diagnose, healthy,
 };
@@ -27,6 +27,9 @@ pub struct Diagnosis {
     pub tried: Vec<String>,
     pub pull: Option<PullReport>,
     pub probe: ProbeReport,
+    /// Where containerd looks for the host's settings and CAs, and which place wins;
+    /// `None` when containerd's version or configuration could not be read.
+    pub lookup: Option<Lookup>,
 }
 
 impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
@@ -63,21 +66,27 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             None => Vec::new(),
         };
         let config_file = self.node.containerd_config.display().to_string();
-        let (config_findings, trust) = match &version {
+        let (config_findings, found_lookup) = match &version {
             Some(v) => match crate::nodefiles::read(&self.node.containerd_config, v) {
                 Ok(files) => {
                     tried.push(format!("read {config_file}"));
-                    let trust = host_trust(&files.facts, &host, v);
-                    tried.push(describe_trust(&host, &trust));
-                    (findings(&files.facts, v), trust)
+                    let l = lookup(&files.facts, &host, v);
+                    tried.push(describe_trust(&host, &l.trust));
+                    let mut config_findings = findings(&files.facts, v);
+                    config_findings.extend(l.findings());
+                    (config_findings, Some(l))
                 }
                 Err(e) => {
                     tried.push(format!("read {config_file}: {e}"));
-                    (Vec::new(), HostTrust::default())
+                    (Vec::new(), None)
                 }
             },
-            None => (Vec::new(), HostTrust::default()),
+            None => (Vec::new(), None),
         };
+        let trust = found_lookup
+            .as_ref()
+            .map(|l| l.trust.clone())
+            .unwrap_or_default();
 
         let (report, ca_problems) = self.prober.probe(&host, &trust.ca_files).await;
         tried.extend(ca_problems);
@@ -145,6 +154,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             tried,
             pull,
             probe: report,
+            lookup: found_lookup,
         })
     }
 }

@@ -267,6 +267,71 @@ async fn diagnose_probes_with_containerds_ca_and_names_the_untrusted_ca() {
 }
 
 #[tokio::test]
+async fn diagnose_shows_where_containerd_looks_and_what_its_own_directory_shadows() {
+    use crate::ctrconfig::{PlaceKind, PlaceState};
+    let lab = lab("1.7.24", WITH_CONFIG_PATH);
+    let default = lab.certs.join("_default");
+    std::fs::create_dir_all(&default).unwrap();
+    std::fs::write(default.join("right.crt"), PEM).unwrap();
+    std::fs::write(
+        default.join("hosts.toml"),
+        "[host.\"https://r.test:5000\"]\n  ca = \"right.crt\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(lab.certs.join(HOST)).unwrap();
+    std::fs::write(
+        lab.hosts_toml(),
+        "[host.\"https://r.test:5000\"]\n  ca = \"missing.crt\"\n",
+    )
+    .unwrap();
+    let d = lab.controller.diagnose(HOST, true).await.unwrap();
+    let l = d.lookup.expect("a lookup");
+    let states: Vec<_> = l
+        .places
+        .iter()
+        .map(|p| (p.kind, p.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (PlaceKind::PortDir, "absent"),
+            (PlaceKind::HostDir, "wins"),
+            (PlaceKind::DefaultDir, "shadowed"),
+            (PlaceKind::SystemPool, "also_used"),
+        ]
+    );
+    let own = &l.places[1];
+    assert_eq!(own.ca_files[0].exists, Some(false), "{own:?}");
+    assert_eq!(l.places[2].ca_files[0].exists, Some(true));
+    assert_eq!(l.places[2].files, ["hosts.toml", "right.crt"]);
+    assert!(
+        matches!(&l.places[2].state, PlaceState::Shadowed { by } if by.ends_with("r.test:5000/"))
+    );
+    // The probe checks what containerd uses: the host's own CA, not _default's.
+    let asked = lab.prober.asked_with.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [vec![
+            lab.certs
+                .join(HOST)
+                .join("missing.crt")
+                .display()
+                .to_string()
+        ]]
+    );
+    let shadowed = d
+        .findings
+        .iter()
+        .find(|f| {
+            f.summary
+                .contains("_default/hosts.toml does not apply to r.test:5000")
+        })
+        .unwrap_or_else(|| panic!("{:#?}", d.findings));
+    assert_eq!(shadowed.cause, CauseCode::ConfigIgnored);
+    assert_eq!(shadowed.severity, crate::diagnose::Severity::Info);
+}
+
+#[tokio::test]
 async fn diagnose_without_containerd_says_so_and_does_not_pull() {
     let lab = lab("2.1.9", "version = 3\n");
     lab.containerd.set_down();

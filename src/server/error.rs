@@ -183,6 +183,6 @@ fn node_files_code(err: &NodeFilesError) -> Code {
         NodeFilesError::TooLarge { .. }
         | NodeFilesError::NotText { .. }
         | NodeFilesError::Config { .. } => Code::FailedPrecondition,
-        NodeFilesError::List { .. } => Code::Internal,
+        NodeFilesError::List { .. } | NodeFilesError::Inspect { .. } => Code::Internal,
     }
 }

@@ -273,9 +273,12 @@ fn add_loaded(out: &mut Vec<Finding>, f: &LoadedFinding) {
 fn config_finding(f: &ConfigFinding) -> Finding {
     let cause = f.cause();
     let severity = match f {
-        ConfigFinding::DeprecatedLegacyRegistry { .. } | ConfigFinding::ConfigVersion1 => {
-            Severity::Warning
-        }
+        ConfigFinding::DeprecatedLegacyRegistry { .. }
+        | ConfigFinding::ConfigVersion1
+        | ConfigFinding::HostsTomlShadowed {
+            expected: false, ..
+        } => Severity::Warning,
+        ConfigFinding::HostsTomlShadowed { expected: true, .. } => Severity::Info,
         _ => Severity::Error,
     };
     let remedies = match f {
@@ -297,6 +300,15 @@ fn config_finding(f: &ConfigFinding) -> Finding {
             "correct the named line, or let ctrdiag write a usable hosts.toml for the registry",
             Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
         )],
+        ConfigFinding::HostsTomlShadowed { expected: true, .. } => Vec::new(),
+        ConfigFinding::HostsTomlShadowed {
+            host,
+            expected: false,
+            ..
+        } => vec![remedy(
+            "or let ctrdiag write the host's hosts.toml into the directory containerd reads",
+            Some(format!("ctrdiag fix {host} --ca /path/to/ca.crt --dry-run")),
+        )],
         ConfigFinding::DeprecatedLegacyRegistry { .. } => vec![remedy(
             "move the registry settings to hosts.toml; a CA fix does it for one registry",
             Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
@@ -308,11 +320,17 @@ fn config_finding(f: &ConfigFinding) -> Finding {
             )]
         }
     };
+    let evidence = match f {
+        ConfigFinding::HostsTomlShadowed { path, by, .. } => {
+            vec![ev("ignored", path.clone()), ev("read instead", by.clone())]
+        }
+        _ => Vec::new(),
+    };
     Finding {
         cause,
         severity,
         summary: f.to_string(),
-        evidence: Vec::new(),
+        evidence,
         remedies,
     }
 }
