@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cause::CauseCode;
 use crate::ctrconfig::HostsToml;
+use crate::ctrconfig::trust::hosts_toml_cas;
 use crate::plan::{Plan, Step};
 
 /// The files to create under the stage, as the pure part decides them.
@@ -101,7 +102,7 @@ pub fn stage(plan: &Plan, stage: &Path) -> Option<Staging> {
         };
         written.insert(path.clone());
         let text = if path.file_name().is_some_and(|n| n == "hosts.toml") {
-            named_cas.extend(ca_files(text));
+            named_cas.extend(ca_files(text, path.parent().unwrap_or(&root)));
             text.replace(&root_prefix, &stage_prefix)
         } else {
             text.clone()
@@ -121,17 +122,12 @@ pub fn stage(plan: &Plan, stage: &Path) -> Option<Staging> {
     })
 }
 
-/// The CA files a hosts.toml names (nothing for one that does not parse: the trial
-/// then fails as containerd would fail with it).
-fn ca_files(text: &str) -> Vec<String> {
-    let Ok(h) = HostsToml::parse(text) else {
-        return Vec::new();
-    };
-    h.hosts()
-        .iter()
-        .flat_map(|e| e.settings.ca.clone())
-        .chain(h.top_level().ca.clone())
-        .collect()
+/// The CA files a hosts.toml in `dir` names (nothing for one that does not parse: the
+/// trial then fails as containerd would fail with it).
+fn ca_files(text: &str, dir: &Path) -> Vec<String> {
+    HostsToml::parse(text)
+        .map(|h| hosts_toml_cas(&h, &dir.display().to_string()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
