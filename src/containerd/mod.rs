@@ -6,6 +6,7 @@
 //! The channel is lazy, so a containerd that is down now is simply retried on the
 //! next call (tonic reconnects), and the daemon never has to be restarted with it.
 
+pub mod config_dump;
 mod containers;
 mod error;
 mod images;

@@ -5,6 +5,7 @@
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError, PullReport};
 use crate::containerd::{ContainerdError, PullOutcome};
+use crate::ctrconfig::effective::differences;
 use crate::ctrconfig::{HostTrust, Lookup, findings, lookup};
 use crate::diagnose::{
     CauseCode, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, diagnose, healthy,
@@ -74,6 +75,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                     tried.push(describe_trust(&host, &l.trust));
                     let mut config_findings = findings(&files.facts, v);
                     config_findings.extend(l.findings());
+                    config_findings.extend(self.effective_findings(&files, &mut tried).await);
                     (config_findings, Some(l))
                 }
                 Err(e) => {
@@ -174,6 +176,44 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                 expires_unix: c.expires_unix(),
                 id: c.id.to_string(),
             })
+    }
+}
+
+impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
+    /// Where containerd's own merge (`containerd_bin config dump`) uses a registry
+    /// setting differently from config.toml; nothing when no binary is configured.
+    async fn effective_findings(
+        &self,
+        files: &crate::ctrconfig::NodeFiles,
+        tried: &mut Vec<String>,
+    ) -> Vec<crate::ctrconfig::Finding> {
+        let Some(bin) = &self.node.containerd_bin else {
+            return Vec::new();
+        };
+        let dumped = crate::containerd::config_dump::config_dump(bin, &self.node.containerd_config)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::ctrconfig::ConfigToml::parse(&text).map_err(|e| e.to_string()));
+        let dumped = match dumped {
+            Ok(d) => d,
+            Err(e) => {
+                tried.push(format!("containerd's effective configuration: {e}"));
+                return Vec::new();
+            }
+        };
+        let differences = differences(files.facts.config.facts(), dumped.facts());
+        tried.push(format!(
+            "`{} config dump`: {} registry setting(s) differ from {}",
+            bin.display(),
+            differences.len(),
+            self.node.containerd_config.display()
+        ));
+        differences
+            .iter()
+            .map(|d| crate::ctrconfig::Finding::DiffersFromEffective {
+                description: d.describe(&files.imported_registry),
+            })
+            .collect()
     }
 }
 

@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub certs_dir: PathBuf,
     /// containerd's unit, restarted through the unit manager.
     pub containerd_unit: String,
+    /// The containerd binary for `config dump` (`None`: diagnose does not ask it).
+    pub containerd_bin: Option<PathBuf>,
     /// Docker-style credential files the kubelet may read.
     pub credential_files: Vec<PathBuf>,
     /// The kubelet's credential provider config, if it has one.

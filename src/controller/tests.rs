@@ -60,6 +60,7 @@ fn lab(version: &str, config: &str) -> Lab {
             containerd_config: config_file.clone(),
             certs_dir: certs.clone(),
             containerd_unit: "containerd.service".into(),
+            containerd_bin: None,
             credential_files: vec![
                 root.join("docker/config.json"),
                 root.join("kubelet/config.json"),

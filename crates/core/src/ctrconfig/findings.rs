@@ -44,6 +44,9 @@ pub enum Finding {
     ConfigVersion1,
     /// A file version this containerd cannot read.
     ConfigVersionUnreadable { file: u32 },
+    /// containerd's own merge (`config dump`) uses a registry setting differently from
+    /// config.toml: an import, or 1.x replacing the CRI section wholesale.
+    DiffersFromEffective { description: String },
 }
 
 impl fmt::Display for Finding {
@@ -103,6 +106,7 @@ impl fmt::Display for Finding {
                 "config.toml has no `version` and is read with the version 1 layout, which \
                  containerd 2.x no longer reads; add `version = 2` with the long plugin names",
             ),
+            Finding::DiffersFromEffective { description } => f.write_str(description),
             Finding::ConfigVersionUnreadable { file } => write!(
                 f,
                 "config.toml is a version {file} file, which this containerd cannot read; migrate \
@@ -118,7 +122,8 @@ impl Finding {
         match self {
             Finding::ConfigIgnored { .. }
             | Finding::MultiRootIgnored { .. }
-            | Finding::HostsTomlShadowed { .. } => CauseCode::ConfigIgnored,
+            | Finding::HostsTomlShadowed { .. }
+            | Finding::DiffersFromEffective { .. } => CauseCode::ConfigIgnored,
             Finding::ConfigConflict { .. } => CauseCode::ConfigConflict,
             Finding::HostsTomlInvalid { .. } => CauseCode::HostsTomlInvalid,
             Finding::ConfigVersionUnreadable { .. } => CauseCode::ConfigUnreadable,

@@ -2,6 +2,7 @@
 //! findings and planned edits. Pure: text and facts in, results out; no I/O.
 
 pub mod config_toml;
+pub mod effective;
 mod endpoint;
 pub mod error;
 pub mod facts;

@@ -275,6 +275,8 @@ fn config_finding(f: &ConfigFinding) -> Finding {
     let severity = match f {
         ConfigFinding::DeprecatedLegacyRegistry { .. }
         | ConfigFinding::ConfigVersion1
+        // What it breaks shows as the pull's own finding; this says why.
+        | ConfigFinding::DiffersFromEffective { .. }
         | ConfigFinding::HostsTomlShadowed {
             expected: false, ..
         } => Severity::Warning,
@@ -292,6 +294,10 @@ fn config_finding(f: &ConfigFinding) -> Finding {
                 Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
             ),
         ],
+        ConfigFinding::DiffersFromEffective { .. } => vec![remedy(
+            "edit the file that decides the setting (named above), or merge its CRI registry section into config.toml; ctrdiag's fix does not edit config.toml while an import sets registry settings",
+            None,
+        )],
         ConfigFinding::MultiRootIgnored { .. } => vec![remedy(
             "a fix sets a single config_path root in the same change",
             Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
