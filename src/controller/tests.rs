@@ -768,6 +768,7 @@ async fn status_says_why_cri_did_not_load_in_containerds_words() {
             init_error: Some("invalid cri image config".into()),
         }],
         deprecations: vec![],
+        pid: None,
     });
     let state = lab.controller.containerd_state().await;
     assert!(!state.cri_ready);

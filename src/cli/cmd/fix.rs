@@ -136,15 +136,19 @@ pub async fn follow(
                 );
             }
         }
-        Output::Table => {
-            if let Some(v) = &r.verify {
+        Output::Table => match &r.verify {
+            Some(v) => {
                 println!("      still failing: {}", v.message);
+                println!(
+                    "undone: change {} did not fix the pull and was rolled back: {}",
+                    r.change_id, r.reason
+                );
             }
-            println!(
-                "undone: change {} did not fix the pull and was rolled back: {}",
+            None => println!(
+                "undone: change {} stopped ({}); every file it wrote has its previous bytes again",
                 r.change_id, r.reason
-            );
-        }
+            ),
+        },
     }
     Ok(if (!r.executed && !trial_failed(&plan)) || r.ok {
         Exit::Ok
