@@ -269,6 +269,7 @@ impl From<&Plan> for pb::PlanView {
             diff: plan.diffs(),
             restarts_containerd: plan.restarts(),
             trial: None,
+            preflight: Vec::new(),
         }
     }
 }

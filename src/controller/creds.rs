@@ -83,6 +83,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             verify_image,
         )?;
         Ok(PreparedFix {
+            preflight: self.preflight(&plan).await,
             plan,
             meta: ChangeMeta::plain(),
             trial: None,

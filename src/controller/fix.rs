@@ -49,13 +49,30 @@ pub struct FixRequest {
     pub dry_run: bool,
 }
 
-/// A checked fix: its plan, the record it will have, and the trial that proved it
-/// before anything was written (`None`: nothing to try).
+/// A checked change (a fix, a credential clean, a cache purge): its plan, the record
+/// it will have, why it could not finish if it could not (preflight), and the trial
+/// that proved it before anything was written (`None`: nothing to try).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedFix {
     pub plan: Plan,
     pub meta: ChangeMeta,
+    pub preflight: Vec<String>,
     pub trial: Option<Trial>,
+}
+
+impl PreparedFix {
+    /// Why the change must not start: preflight problems, or a trial that failed.
+    pub fn refusal(&self) -> Option<ControllerError> {
+        if !self.preflight.is_empty() {
+            return Some(ControllerError::Preflight {
+                problems: self.preflight.join("; "),
+            });
+        }
+        let trial = self.trial.as_ref().filter(|t| t.failed())?;
+        Some(ControllerError::TrialFailed {
+            trial: trial.describe(),
+        })
+    }
 }
 
 impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
@@ -106,8 +123,18 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             legacy: req.legacy,
         };
         let plan = self.plan_for(&spec).await?;
-        let trial = self.trial(&plan).await;
-        Ok(PreparedFix { plan, meta, trial })
+        let preflight = self.preflight(&plan).await;
+        // A plan that cannot finish is not worth a trial pull.
+        let trial = match preflight.is_empty() {
+            true => self.trial(&plan).await,
+            false => None,
+        };
+        Ok(PreparedFix {
+            plan,
+            meta,
+            preflight,
+            trial,
+        })
     }
 
     /// Before planning a change: an interrupted change is undone first (a dry run
@@ -127,10 +154,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         fix: PreparedFix,
         progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ControllerError> {
-        if let Some(trial) = fix.trial.as_ref().filter(|t| t.failed()) {
-            return Err(ControllerError::TrialFailed {
-                trial: trial.describe(),
-            });
+        if let Some(refusal) = fix.refusal() {
+            return Err(refusal);
         }
         let outcome = self.executor.apply(&fix.plan, fix.meta, progress).await?;
         match &outcome {

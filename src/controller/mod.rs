@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod expiry;
 pub mod fix;
 pub mod ports;
+mod preflight;
 pub mod probes;
 pub mod status;
 mod trial;
@@ -85,6 +86,8 @@ pub enum ControllerError {
         "{trial}: nothing was written; the plan above is what would have been applied (check the CA file, or run `ctrdiag diagnose IMAGE`)"
     )]
     TrialFailed { trial: String },
+    #[error("this change cannot finish, so nothing was written: {problems}")]
+    Preflight { problems: String },
     #[error("there is no applied change to roll back: see `ctrdiag changes`")]
     NothingToRollBack,
     #[error("ctrdiagd failed internally ({0}); see `journalctl -u ctrdiagd`")]

@@ -66,7 +66,8 @@ fn controller_code(err: &ControllerError) -> Code {
         ControllerError::NodeFiles(n) => node_files_code(n),
         ControllerError::ContainerdVersionUnknown { .. }
         | ControllerError::NothingToRollBack
-        | ControllerError::TrialFailed { .. } => Code::FailedPrecondition,
+        | ControllerError::TrialFailed { .. }
+        | ControllerError::Preflight { .. } => Code::FailedPrecondition,
         ControllerError::Internal(_) => Code::Internal,
         ControllerError::Creds(c) => creds_code(c),
         ControllerError::Purge(p) => match p {

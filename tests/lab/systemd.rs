@@ -73,6 +73,9 @@ pub enum RestartBehaviour {
     Restart,
     /// Leave containerd as it is and report job result "failed".
     Fail,
+    /// Refuse the call itself (as polkit or a unit that may not be restarted would):
+    /// no job, containerd untouched.
+    Refuse,
 }
 
 struct UnitData {
@@ -163,6 +166,11 @@ impl Manager {
                 "unexpected mode {mode}"
             )));
         }
+        if let RestartBehaviour::Refuse = *self.behaviour.lock().await {
+            return Err(zbus::fdo::Error::AccessDenied(format!(
+                "Access denied to restart {name}"
+            )));
+        }
         let id = self.jobs.fetch_add(1, Ordering::SeqCst) + 1;
         let job = OwnedObjectPath::try_from(format!("{MANAGER_PATH}/job/{id}"))
             .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
@@ -189,7 +197,7 @@ impl Manager {
                     u.sub_state = "running".into();
                     "done"
                 }
-                RestartBehaviour::Fail => "failed",
+                RestartBehaviour::Fail | RestartBehaviour::Refuse => "failed",
             };
             let _ = Manager::job_removed(&emitter, id, job_path, name, result.to_string()).await;
         });

@@ -5,7 +5,7 @@
 use serde_json::json;
 use tokio_stream::StreamExt;
 
-use super::trial_failed;
+use super::refused;
 use super::{Client, plan_json, print_json, print_plan};
 use crate::api::v1 as pb;
 use crate::api::v1::fix_event::Event;
@@ -116,10 +116,10 @@ pub async fn follow(
             })),
             "expires": (r.expires_unix > 0).then(|| timestamp(r.expires_unix)),
         })),
-        Output::Table if !r.executed && trial_failed(&plan) && r.reason.is_empty() => {
-            println!("(dry run: nothing was changed; the fix would stop at its failed trial)")
+        Output::Table if !r.executed && refused(&plan) && r.reason.is_empty() => {
+            println!("(dry run: nothing was changed; the change would be refused, see above)")
         }
-        Output::Table if !r.executed && trial_failed(&plan) => println!("stopped: {}", r.reason),
+        Output::Table if !r.executed && refused(&plan) => println!("stopped: {}", r.reason),
         Output::Table if !r.executed => println!("(dry run: nothing was changed)"),
         Output::Table if r.ok => {
             if let Some(v) = &r.verify {
@@ -150,7 +150,7 @@ pub async fn follow(
             ),
         },
     }
-    Ok(if (!r.executed && !trial_failed(&plan)) || r.ok {
+    Ok(if (!r.executed && !refused(&plan)) || r.ok {
         Exit::Ok
     } else {
         Exit::Problem

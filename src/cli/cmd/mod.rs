@@ -62,6 +62,9 @@ fn print_plan(plan: &pb::PlanView) {
         &plan.diff,
     );
     println!("{}", text.trim_end());
+    for p in &plan.preflight {
+        println!("preflight: cannot finish: {p}");
+    }
     if let Some(t) = &plan.trial {
         println!("{}", trial_line(t));
     }
@@ -82,9 +85,10 @@ fn trial_line(t: &pb::Trial) -> String {
     }
 }
 
-/// Whether the plan's trial ran and failed (the fix then writes nothing).
-fn trial_failed(plan: &pb::PlanView) -> bool {
-    plan.trial.as_ref().is_some_and(|t| t.ran && !t.ok)
+/// Whether the plan is refused before its first write: its preflight found a step
+/// that cannot finish, or its trial ran and failed.
+fn refused(plan: &pb::PlanView) -> bool {
+    !plan.preflight.is_empty() || plan.trial.as_ref().is_some_and(|t| t.ran && !t.ok)
 }
 
 fn plan_json(plan: &pb::PlanView) -> serde_json::Value {
@@ -94,6 +98,7 @@ fn plan_json(plan: &pb::PlanView) -> serde_json::Value {
         "verify_pull": plan.verify_pull,
         "diff": plan.diff,
         "restarts_containerd": plan.restarts_containerd,
+        "preflight": plan.preflight,
         "trial": plan.trial.as_ref().map(|t| json!({
             "ran": t.ran,
             "ok": t.ok,

@@ -10,7 +10,6 @@ use tonic::Status;
 
 use crate::api::v1 as pb;
 use crate::api::v1::fix_request::Mode;
-use crate::controller::ControllerError;
 use crate::controller::fix::{FixRequest, PreparedFix, RequestedMode};
 use crate::plan::Progress;
 
@@ -98,17 +97,11 @@ impl DiagnosticsService {
         let (tx, rx) = mpsc::channel(64);
         let mut plan = pb::PlanView::from(&prepared.plan);
         plan.trial = prepared.trial.as_ref().map(Into::into);
+        plan.preflight = prepared.preflight.clone();
         let _ = tx.send(event(pb::fix_event::Event::Plan(plan))).await;
-        let stopped = prepared.trial.as_ref().filter(|t| t.failed() && !dry_run);
-        if dry_run || stopped.is_some() {
-            let reason = stopped
-                .map(|t| {
-                    ControllerError::TrialFailed {
-                        trial: t.describe(),
-                    }
-                    .to_string()
-                })
-                .unwrap_or_default();
+        let refusal = prepared.refusal().filter(|_| !dry_run);
+        if dry_run || refusal.is_some() {
+            let reason = refusal.map(|r| r.to_string()).unwrap_or_default();
             let result = pb::FixResult {
                 reason,
                 ..Default::default()
