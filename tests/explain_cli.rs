@@ -99,21 +99,33 @@ fn an_unknown_code_is_a_usage_error_that_lists_the_codes() {
     }
 }
 
-/// Every text of every explanation, with the command lines of its remedies.
-fn texts_and_commands() -> (Vec<(CauseCode, String)>, Vec<(CauseCode, &'static str)>) {
-    let mut texts = Vec::new();
-    let mut commands = Vec::new();
-    for c in CauseCode::ALL {
-        let e = explain(*c);
-        texts.extend(
+/// Every text of every explanation, with its cause.
+fn texts() -> Vec<(CauseCode, &'static str)> {
+    CauseCode::ALL
+        .iter()
+        .flat_map(|c| {
+            let e = explain(*c);
             [e.meaning, e.versions, e.fix]
                 .into_iter()
                 .chain(e.remedies.iter().map(|r| r.text))
-                .map(|t| (*c, t.to_string())),
-        );
-        commands.extend(e.remedies.iter().filter_map(|r| r.command).map(|m| (*c, m)));
-    }
-    (texts, commands)
+                .map(|t| (*c, t))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The command line of every remedy that has one, with its cause.
+fn commands() -> Vec<(CauseCode, &'static str)> {
+    CauseCode::ALL
+        .iter()
+        .flat_map(|c| {
+            explain(*c)
+                .remedies
+                .iter()
+                .filter_map(|r| r.command)
+                .map(|m| (*c, m))
+        })
+        .collect()
 }
 
 /// The `code spans` of a Markdown text.
@@ -122,7 +134,7 @@ fn code_spans(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The subcommand a span like `ctrdiag creds scan REGISTRY --x` names, and its options.
-fn subcommand<'a>(span: &'a str) -> (clap::Command, Vec<&'a str>) {
+fn subcommand(span: &str) -> (clap::Command, Vec<&str>) {
     let mut cmd = Cli::command();
     let mut words = span.split_whitespace().skip(1).peekable();
     while let Some(next) = words.peek().and_then(|w| cmd.find_subcommand(w)).cloned() {
@@ -141,15 +153,14 @@ fn has_option(cmd: &clap::Command, option: &str) -> bool {
 
 #[test]
 fn every_command_an_explanation_names_exists_with_its_options() {
-    let (texts, commands) = texts_and_commands();
     // Remedy commands are whole command lines: the CLI must accept them as they are.
-    for (c, command) in &commands {
+    for (c, command) in commands() {
         Cli::try_parse_from(command.split_whitespace())
             .unwrap_or_else(|e| panic!("{c}: `{command}` does not parse: {e}"));
     }
     let fix = Cli::command().find_subcommand("fix").unwrap().clone();
     let mut checked = 0;
-    for (c, text) in &texts {
+    for (c, text) in texts() {
         for span in code_spans(text) {
             if span.starts_with("ctrdiag ") {
                 let (cmd, options) = subcommand(span);
@@ -167,5 +178,8 @@ fn every_command_an_explanation_names_exists_with_its_options() {
             }
         }
     }
-    assert!(checked > 40, "only {checked} spans checked: the parsing broke");
+    assert!(
+        checked > 40,
+        "only {checked} spans checked: the parsing broke"
+    );
 }
