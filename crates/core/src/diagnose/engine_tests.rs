@@ -90,12 +90,17 @@ fn facts_for<'a>(
     f
 }
 
+/// The findings of the facts that should yield `cause` ([`facts_for`]).
+fn findings_for(cause: CauseCode) -> Vec<super::Finding> {
+    let config = config_for(cause);
+    let valid = probe_with(Verdict::Trusted, None);
+    diagnose(&facts_for(cause, &config, &valid))
+}
+
 #[test]
 fn every_cause_code_has_a_finding_that_says_what_to_do() {
     for cause in CauseCode::ALL {
-        let config = config_for(*cause);
-        let valid = probe_with(Verdict::Trusted, None);
-        let found = diagnose(&facts_for(*cause, &config, &valid));
+        let found = findings_for(*cause);
         let f = found
             .iter()
             .find(|f| f.cause == *cause)
@@ -693,10 +698,7 @@ fn explained_at(cause: CauseCode, found: &[super::Finding]) -> Vec<usize> {
 #[test]
 fn explain_offers_every_command_the_engine_proposes_in_its_order() {
     for cause in CauseCode::ALL {
-        let config = config_for(*cause);
-        let valid = probe_with(Verdict::Trusted, None);
-        let found = diagnose(&facts_for(*cause, &config, &valid));
-        let at = explained_at(*cause, &found);
+        let at = explained_at(*cause, &findings_for(*cause));
         assert!(at.is_sorted(), "{cause}: explain's order differs: {at:?}");
     }
     // With the chain the probe saw, the engine also offers the certificate it sends.
