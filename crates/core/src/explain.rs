@@ -77,7 +77,7 @@ impl Origin {
 }
 
 /// What the labels of [`Origin`] rest on, for the pages.
-pub const ORIGIN_NOTE: &str = "Each example is labelled with the containerd versions that word it so (phrases measured in ctrdiag's lab, pulling from the same faulty registries with containerd 1.6.20, 1.7.24 and 2.1.9), the Go generation whose error strings it carries (Go 1.20 and later wrap x509 errors in `tls: failed to verify certificate:`; Debian 12's containerd 1.6.20 is built with Go 1.19.8, the lab's 1.7.24 with Go 1.24.4), and where it is seen. A label says only what the text shows.";
+pub const ORIGIN_NOTE: &str = "Each example is labelled with the containerd versions that word it so (phrases measured in ctrdiag's lab, pulling from the same faulty registries with containerd 1.6.20, 1.7.24 and 2.1.9), the Go generation whose error strings it carries (Go 1.20 and later wrap x509 errors in `tls: failed to verify certificate:`; Debian 12's containerd 1.6.20 is built with Go 1.19.8, the lab's 1.7.24 with Go 1.24.4), and where it is seen. A label says only what the text shows; containerd 2.x pulling in local mode (with legacy registry tables in config.toml) was not measured.";
 
 const V1_6: u8 = 1;
 const V1_7: u8 = 2;
