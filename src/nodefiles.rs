@@ -1,6 +1,7 @@
 //! Reads containerd's configuration from the node into [`NodeFacts`]: config.toml and
-//! every directory under its `config_path` roots. An adapter: it reads, never writes,
-//! never follows symlinks, and bounds what it reads.
+//! every directory under its `config_path` roots, and whether the CA files they name
+//! exist. An adapter: it reads, never writes, never follows symlinks to read (only to
+//! see whether a named CA file is there), and bounds what it reads.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,11 @@ pub enum NodeFilesError {
     NotText { path: PathBuf },
     #[error("{}: {source}; fix the file (containerd would refuse it too)", .path.display())]
     Config { path: PathBuf, source: ConfigError },
+    #[error("cannot inspect {}: {source}", .path.display())]
+    Inspect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot list {}: {source}", .path.display())]
     List {
         path: PathBuf,
@@ -67,12 +73,18 @@ pub fn read(
             imported_registry.push(path.clone());
         }
     }
+    let mut facts = NodeFacts {
+        config_file: config_file.display().to_string(),
+        config,
+        hosts_dirs,
+        named_files: Default::default(),
+    };
+    for path in crate::ctrconfig::lookup::named_ca_files(&facts) {
+        let exists = is_file(Path::new(&path))?;
+        facts.named_files.insert(path, exists);
+    }
     Ok(NodeFiles {
-        facts: NodeFacts {
-            config_file: config_file.display().to_string(),
-            config,
-            hosts_dirs,
-        },
+        facts,
         config_exists,
         imported,
         imported_registry,
@@ -146,6 +158,26 @@ fn read_text(path: &Path) -> Result<Option<String>, NodeFilesError> {
         .map_err(|_| NodeFilesError::NotText {
             path: path.to_path_buf(),
         })
+}
+
+/// Whether `path` is a file, following symlinks as containerd does when it opens a CA
+/// (only its metadata is read, so following cannot make ctrdiag read or write elsewhere).
+fn is_file(path: &Path) -> Result<bool, NodeFilesError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(source) => Err(NodeFilesError::Inspect {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Every real directory (not a symlink) under `root`, with its hosts.toml and the

@@ -224,7 +224,7 @@ macro_rules! say {
 /// What `fix --ca` does: its own explanation, and part of `tls_unknown_authority`'s.
 macro_rules! ca_fix {
     () => {
-        "`ctrdiag fix TARGET --ca FILE` writes the CA as `ctrdiag-ca.crt` next to the registry's hosts.toml under containerd's `config_path` and names it there (`ca = ...`), keeping everything else in that file. With a single-root `config_path` already set, containerd reads it at the next pull: no restart. Without one, the same change sets `config_path` in config.toml and restarts containerd through systemd; legacy `mirrors` / `configs.<host>.tls` tables that would stop the CRI plugin next to `config_path` are moved into hosts.toml in the same change. The plan is shown first (`--dry-run` shows only the plan and diffs), every file is backed up, and a real pull through CRI proves the change; if that pull still fails, the change is rolled back. `ctrdiag rollback` undoes it later."
+        "`ctrdiag fix TARGET --ca FILE` writes the CA as `ctrdiag-ca.crt` next to the registry's hosts.toml under containerd's `config_path` and names it there (`ca = ...`), keeping everything else in that file. With a single-root `config_path` already set, containerd reads it at the next pull: no restart. Without one, the same change sets `config_path` in config.toml and restarts containerd through systemd; legacy `mirrors` / `configs.<host>.tls` tables that would stop the CRI plugin next to `config_path` are moved into hosts.toml in the same change. The plan is shown first (`--dry-run` shows only the plan and diffs). On containerd 2.x a trial comes before any write: the daemon stages the hosts.toml and CA in a private directory and pulls through containerd's Transfer service with it, and a trial that fails stops the fix with nothing written (1.x has no Transfer service that honours it: the trial is reported as not run). Every file is backed up, and a real pull through CRI proves the change; if that pull still fails, the change is rolled back. `ctrdiag rollback` undoes it later."
     };
 }
 const CA_FIX: &str = ca_fix!();
@@ -471,9 +471,9 @@ fn entry(cause: CauseCode) -> Entry {
             fix: "`ctrdiag fix` needs a running containerd to prove a change, so it does nothing here. `ctrdiag restart-containerd` restarts the unit through systemd and waits until CRI answers; why containerd stopped is in its journal.",
         },
         CauseCode::ConfigIgnored => Entry {
-            title: "containerd ignores a registry setting in config.toml",
-            meaning: "containerd 2.x ignores the legacy `registry.configs.\"HOST\".tls` table (its CA, client certificate and skip-verify): the setting is in the file, and has no effect. containerd 2.1 and later also ignore a `config_path` with several roots (`a:b`) for CRI pulls through the Transfer service.",
-            versions: "containerd 2.x says it once, at start, in its log: `Ignoring unknown key in TOML for plugin` with `key=\"registry configs HOST tls\"`. 1.6 and 1.7 honour the table (without `config_path`), so they say nothing.",
+            title: "containerd ignores a registry setting",
+            meaning: "A registry setting is in a file and has no effect. containerd 2.x ignores the legacy `registry.configs.\"HOST\".tls` table (its CA, client certificate and skip-verify). containerd 2.1 and later ignore a `config_path` with several roots (`a:b`) for CRI pulls through the Transfer service. A hosts.toml is ignored when another directory comes first in containerd's lookup for the host (containerd reads the first it finds and merges nothing): a `_default` behind the host's own directory is meant to be, anything else is a trap. And with ctrdiagd's `containerd_bin` set, `diagnose` compares config.toml with the configuration containerd computes from it (`config dump`, imports merged) and reports each registry setting containerd uses differently.",
+            versions: "containerd 2.x says it once, at start, in its log: `Ignoring unknown key in TOML for plugin` with `key=\"registry configs HOST tls\"`; 1.6 and 1.7 honour that table (without `config_path`), so they say nothing. The other cases are silent on every version. Measured with an import that sets a mirror: 1.6.20 and 1.7.24 compute `config_path = \"\"` (1.x lets an import's CRI section replace config.toml's whole), 2.1.9 keeps both.",
             remedies: &[
                 run!(
                     "a CA fix moves the legacy registry tables into hosts.toml in the same change",
@@ -484,11 +484,17 @@ fn entry(cause: CauseCode) -> Entry {
                     "ctrdiag fix REGISTRY --remove-overrides --all-hosts",
                 ),
                 run!(
-                    "for several config_path roots: a fix sets a single root in the same change",
+                    "for several config_path roots, or a hosts.toml another directory shadows: a fix writes the host's hosts.toml into the single directory containerd reads",
                     "ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run",
                 ),
+                say!(
+                    "for a setting containerd computes differently (an import): edit the file that decides it (the finding names it), or merge its CRI registry section into config.toml",
+                ),
             ],
-            fix: CA_FIX,
+            fix: concat!(
+                ca_fix!(),
+                " `ctrdiag fix` does not edit config.toml while an imported file sets registry settings: it names those files, to be merged into config.toml (or dropped) first.",
+            ),
         },
         CauseCode::ConfigConflict => Entry {
             title: "Legacy registry tables next to config_path stop the CRI plugin",

@@ -18,6 +18,7 @@
 //! - [`explain`]: each cause code explained for people (`ctrdiag explain`, docs/causes/).
 //! - [`loaded`]: what containerd's Introspection says it loaded, as findings.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
+//! - [`trial`]: the hosts directory a plan would leave, staged for a trial pull.
 //! - [`ttl`]: when insecure settings end.
 //! - [`redact`]: secrets out of every text shown to people.
 
@@ -35,4 +36,5 @@ pub mod plan;
 pub mod probe;
 pub mod redact;
 pub mod registry;
+pub mod trial;
 pub mod ttl;
