@@ -91,6 +91,13 @@ async fn pull_from_untrusted_registry_returns_the_x509_text(version: Version) {
                     "{message}"
                 );
             }
+            // `ctrdiag explain` labels the text with the versions that word it so.
+            let origin = ctrdiag::explain::origin(&message);
+            let expected = match version {
+                Version::V1_6 | Version::V1_7 => "containerd 1.6, 1.7",
+                Version::V2_1 => "containerd 2.x",
+            };
+            assert_eq!(origin.containerd, Some(expected), "{message}");
         }
         ok => panic!("an untrusted registry must fail: {ok:?}"),
     }

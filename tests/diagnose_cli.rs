@@ -78,6 +78,13 @@ async fn untrusted_private_ca(version: Version) {
     assert!(human.stdout.contains("What was tried:"), "{human:?}");
     assert!(human.stdout.contains("$ ctrdiag fix"), "{human:?}");
     assert!(human.stdout.contains("NOT HEALTHY"), "{human:?}");
+    // ...and where each finding is explained.
+    assert!(
+        human
+            .stdout
+            .contains("    more: ctrdiag explain tls_unknown_authority\n"),
+        "{human:?}"
+    );
 }
 
 async fn self_signed(version: Version) {

@@ -8,7 +8,9 @@ mod render;
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use ctrdiag_core::cause::CauseCode;
 
 pub use exit::{Exit, Failure};
 
@@ -116,10 +118,31 @@ pub enum Command {
     /// details on stderr; exit 0 OK, 1 a registry has a problem, 3 unknown (ctrdiagd
     /// down or not answering, containerd's log not followed). Answers within 4 s.
     Check,
+    /// What a cause code means, how containerd words it on each version, what to do, and
+    /// what `fix` does about it (no daemon needed). Without CAUSE: every code.
+    Explain {
+        /// A cause code, as `diagnose`, `pull` and `events` print it.
+        #[arg(
+            value_name = "CAUSE",
+            hide_possible_values = true,
+            value_parser = cause_code_parser(),
+        )]
+        cause: Option<CauseCode>,
+        /// List every cause code with its title (the same as giving none).
+        #[arg(long, conflicts_with = "cause")]
+        list: bool,
+    },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
     Man,
+}
+
+/// Cause codes as values clap knows, so an unknown one is a usage error (exit 2) that
+/// lists the valid codes, and shells complete them.
+fn cause_code_parser() -> impl clap::builder::TypedValueParser<Value = CauseCode> {
+    clap::builder::PossibleValuesParser::new(CauseCode::ALL.iter().map(|c| c.as_str()))
+        .try_map(|code| code.parse::<CauseCode>())
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +298,7 @@ pub async fn run(cli: Cli) -> Exit {
             command: K8sCommand::PullSecrets(action),
         } => cmd::pull_secrets::run(action, cli.output).await,
         Command::Check => Ok(cmd::check::run(&cli.socket).await),
+        Command::Explain { cause, list: _ } => Ok(cmd::explain::run(cause, cli.output)),
         command => match client::connect(&cli.socket).await {
             Ok(client) => cmd::run(client, command, cli.output).await,
             Err(f) => Err(f),

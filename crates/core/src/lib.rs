@@ -15,6 +15,7 @@
 //! - [`creds`]: where a node holds registry credentials, and plans to remove them.
 //! - [`cache`]: plans to purge a registry's cached images.
 //! - [`plan`], [`change`]: plans, and changes as their journal records them.
+//! - [`explain`]: each cause code explained for people (`ctrdiag explain`, docs/causes/).
 //! - [`loaded`]: what containerd's Introspection says it loaded, as findings.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
 //! - [`trial`]: the hosts directory a plan would leave, staged for a trial pull.
@@ -28,6 +29,7 @@ pub mod creds;
 pub mod ctrconfig;
 pub mod detect;
 pub mod diagnose;
+pub mod explain;
 pub mod fix;
 pub mod loaded;
 pub mod plan;

@@ -132,9 +132,9 @@ impl LoadedFinding {
     /// What to do about it.
     pub fn remedy(&self) -> String {
         match self {
-            LoadedFinding::CriFailed { .. } => "correct the setting the error names;                 `ctrdiag diagnose REGISTRY` shows which registry tables conflict, and                 `ctrdiag changes` whether a ctrdiag change wrote it"
+            LoadedFinding::CriFailed { .. } => "correct the setting the error names; `ctrdiag diagnose REGISTRY` shows which registry tables conflict, and `ctrdiag changes` whether a ctrdiag change wrote it"
                 .to_string(),
-            LoadedFinding::CriMissing => "remove \"cri\" from `disabled_plugins` in                 config.toml and restart containerd (`ctrdiag restart-containerd`)"
+            LoadedFinding::CriMissing => "remove \"cri\" from `disabled_plugins` in config.toml and restart containerd (`ctrdiag restart-containerd`)"
                 .to_string(),
             LoadedFinding::Deprecated(d) => d.remedy(),
         }

@@ -1,5 +1,6 @@
 //! `ctrdiag diagnose TARGET`
 
+use ctrdiag_core::cause::CauseCode;
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -77,6 +78,10 @@ fn print_report(r: &pb::DiagnoseResponse) {
                     println!("         $ {}", m.command);
                 }
             }
+        }
+        // A daemon newer than this CLI may name a code it has no explanation of.
+        if f.cause.parse::<CauseCode>().is_ok() {
+            println!("    more: ctrdiag explain {}", f.cause);
         }
     }
     let errors = r.findings.iter().filter(|f| f.severity == "error").count();

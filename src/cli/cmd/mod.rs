@@ -7,6 +7,7 @@ pub mod check;
 mod creds;
 mod diagnose;
 mod events;
+pub mod explain;
 mod fix;
 mod images;
 mod pull;
@@ -42,7 +43,11 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
         Command::Cache(c) => cache::run(client, c, output).await,
         Command::Events { since, cause } => events::list(client, since, cause, output).await,
         Command::Watch { cause } => events::watch(client, cause, output).await,
-        Command::Completions { .. } | Command::Man | Command::K8s { .. } | Command::Check => {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::K8s { .. }
+        | Command::Check
+        | Command::Explain { .. } => {
             unreachable!("handled without a daemon connection")
         }
     }

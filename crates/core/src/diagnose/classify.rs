@@ -178,14 +178,20 @@ enum Word {
     PullImage,
     /// A 400 answer can make an otherwise unknown text a plain-HTTP case ([`classify`]).
     Status400,
+    /// With [`Word::HostsToml`]: containerd 2.x's `failed to decode <path>/hosts.toml`,
+    /// which puts the file's path between the words the 1.x rule looks for.
+    FailedToDecode,
+    HostsToml,
 }
 
 impl Word {
-    const ALL: [Word; 4] = [
+    const ALL: [Word; 6] = [
         Word::IgnoringUnknownKey,
         Word::RegistryConfigs,
         Word::PullImage,
         Word::Status400,
+        Word::FailedToDecode,
+        Word::HostsToml,
     ];
 
     fn text(self) -> &'static str {
@@ -194,6 +200,8 @@ impl Word {
             Word::RegistryConfigs => "registry configs",
             Word::PullImage => "PullImage",
             Word::Status400 => "400 ",
+            Word::FailedToDecode => "failed to decode ",
+            Word::HostsToml => "hosts.toml",
         }
     }
 }
@@ -267,7 +275,10 @@ impl Triggers {
 
     /// False when the text is sure to classify as [`CauseCode::Unknown`].
     pub(crate) fn may_know_cause(self) -> bool {
-        self.rule.is_some() || self.config_ignored() || self.has(Word::Status400)
+        self.rule.is_some()
+            || self.config_ignored()
+            || self.hosts_toml_undecodable()
+            || self.has(Word::Status400)
     }
 
     pub(crate) fn mention_pull_image(self) -> bool {
@@ -276,6 +287,10 @@ impl Triggers {
 
     fn config_ignored(self) -> bool {
         self.has(Word::IgnoringUnknownKey) && self.has(Word::RegistryConfigs)
+    }
+
+    fn hosts_toml_undecodable(self) -> bool {
+        self.has(Word::FailedToDecode) && self.has(Word::HostsToml)
     }
 }
 
@@ -297,7 +312,11 @@ pub(crate) fn classify_with(text: &str, triggers: Triggers) -> Classification {
     let mut cause = if triggers.config_ignored() {
         CauseCode::ConfigIgnored
     } else {
-        triggers.rule.map_or(CauseCode::Unknown, |i| RULES[i].1)
+        match triggers.rule {
+            Some(i) => RULES[i].1,
+            None if triggers.hosts_toml_undecodable() => CauseCode::HostsTomlInvalid,
+            None => CauseCode::Unknown,
+        }
     };
     let mut facts = extract(t);
     match cause {
@@ -353,15 +372,22 @@ fn extract(t: &str) -> ErrorFacts {
             .map(str::to_string),
         ..Default::default()
     };
-    for verb in ["Head \"", "Get \"", "Post \"", "Put \""] {
-        if let Some(url) = between(t, verb, "\"") {
-            f.url = Some(url.to_string());
-            f.host = url
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string());
-            break;
-        }
-    }
+    // Go's `Head "URL"`; else containerd 1.7's and 2.x's `unexpected status from HEAD
+    // request to URL: 400 Bad Request` (LAB: 1.7.24, 2.1.9), but not POST: that is the
+    // token endpoint, often another host than the registry.
+    f.url = ["Head \"", "Get \"", "Post \"", "Put \""]
+        .iter()
+        .find_map(|verb| between(t, verb, "\""))
+        .or_else(|| {
+            ["HEAD request to ", "GET request to "]
+                .iter()
+                .find_map(|verb| between(t, verb, ": "))
+        })
+        .map(str::to_string);
+    f.host = f.url.as_deref().and_then(|url| {
+        url.split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
+    });
     if f.host.is_none() {
         f.host = between(t, "pulling from host ", " ")
             .or_else(|| between(t, "dial tcp: lookup ", " "))
@@ -471,15 +497,6 @@ mod tests {
         check(
             r#"time="2026-11-28T10:00:00Z" level=warning msg="Ignoring unknown key in TOML for plugin" error="strict mode: fields in the document are missing in the target struct" key="registry configs registry.ctrdiag.test:5443 tls" plugin=io.containerd.cri.v1.images"#,
             CauseCode::ConfigIgnored,
-        );
-        // LAB.md: 2.1.9 with a legacy `configs` table.
-        check(
-            r#"time="2026-11-28T10:00:00Z" level=warning msg="`configs` is deprecated, please use `config_path` instead""#,
-            CauseCode::ConfigDeprecated,
-        );
-        check(
-            r#"time="2026-11-28T10:00:00Z" level=warning msg="DEPRECATION: The `mirrors` property of `[plugins.\"io.containerd.grpc.v1.cri\".registry]` is deprecated since containerd v1.5 and will be removed in containerd v2.1. Use `config_path` instead.""#,
-            CauseCode::ConfigDeprecated,
         );
         check(
             r#"time="2026-11-28T10:00:00Z" level=warning msg="failed to load plugin io.containerd.grpc.v1.cri" error="invalid plugin config: `configs.tls` cannot be set when `config_path` is provided""#,

@@ -493,7 +493,7 @@ fn pull_finding(c: &Classification, facts: &Facts<'_>, target: &str) -> Finding 
             Severity::Error,
             format!("{host} requires a client certificate"),
             vec![remedy(
-                "configure the client certificate and key in the registry's hosts.toml: client = [\"/path/client.cert\", \"/path/client.key\"]",
+                "configure the client certificate and key in the registry's hosts.toml, in its [host.\"https://...\"] table: client = [[\"/path/client.cert\", \"/path/client.key\"]] (a pair in an array of pairs; a flat list is read as certificates with no key)",
                 None,
             )],
         ),

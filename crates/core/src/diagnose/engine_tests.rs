@@ -90,12 +90,17 @@ fn facts_for<'a>(
     f
 }
 
+/// The findings of the facts that should yield `cause` ([`facts_for`]).
+fn findings_for(cause: CauseCode) -> Vec<super::Finding> {
+    let config = config_for(cause);
+    let valid = probe_with(Verdict::Trusted, None);
+    diagnose(&facts_for(cause, &config, &valid))
+}
+
 #[test]
 fn every_cause_code_has_a_finding_that_says_what_to_do() {
     for cause in CauseCode::ALL {
-        let config = config_for(*cause);
-        let valid = probe_with(Verdict::Trusted, None);
-        let found = diagnose(&facts_for(*cause, &config, &valid));
+        let found = findings_for(*cause);
         let f = found
             .iter()
             .find(|f| f.cause == *cause)
@@ -649,4 +654,65 @@ fn a_registry_deprecation_is_evidence_for_the_legacy_table_finding_others_stand_
         (CauseCode::ConfigDeprecated, Severity::Warning)
     );
     assert!(healthy(&found), "deprecations are warnings");
+}
+
+/// A ctrdiag command line's shape: its command and its `--options`, without values.
+fn command_shape(command: &str) -> (String, Vec<String>) {
+    let mut words = command.split_whitespace().skip(1);
+    let name = words.next().unwrap_or_default().to_string();
+    let options = words
+        .filter(|w| w.starts_with("--"))
+        .map(str::to_string)
+        .collect();
+    (name, options)
+}
+
+/// The engine's remedies for `found`'s findings of `cause` that run a command, each as
+/// the index of the first remedy in `ctrdiag explain`'s list with the same command and
+/// options: `explain` must offer each, in the engine's order.
+fn explained_at(cause: CauseCode, found: &[super::Finding]) -> Vec<usize> {
+    let explained = crate::explain::explain(cause).remedies;
+    let shapes: Vec<_> = explained
+        .iter()
+        .map(|r| r.command.map(command_shape))
+        .collect();
+    found
+        .iter()
+        .filter(|f| f.cause == cause)
+        .flat_map(|f| &f.remedies)
+        .filter_map(|r| r.command.as_deref())
+        .map(|command| {
+            let (name, options) = command_shape(command);
+            shapes
+                .iter()
+                .position(|s| {
+                    s.as_ref().is_some_and(|(n, o)| {
+                        *n == name && options.iter().all(|opt| o.contains(opt))
+                    })
+                })
+                .unwrap_or_else(|| panic!("{cause}: `ctrdiag explain` lacks `{command}`"))
+        })
+        .collect()
+}
+
+#[test]
+fn explain_offers_every_command_the_engine_proposes_in_its_order() {
+    for cause in CauseCode::ALL {
+        let at = explained_at(*cause, &findings_for(*cause));
+        assert!(at.is_sorted(), "{cause}: explain's order differs: {at:?}");
+    }
+    // With the chain the probe saw, the engine also offers the certificate it sends.
+    let probe = probe_with(Verdict::UnknownIssuer, None);
+    let mut f = facts(&[]);
+    f.probe = Some(&probe);
+    f.pull = Some(PullResult::Failed {
+        message: "x509: certificate signed by unknown authority".into(),
+    });
+    let at = explained_at(CauseCode::TlsUnknownAuthority, &diagnose(&f));
+    assert_eq!(
+        at.len(),
+        3,
+        "--ca, --ca-from-server, --insecure-skip-verify"
+    );
+    assert!(at.is_sorted(), "{at:?}");
 }

@@ -12,5 +12,4 @@ pub use engine::{
 };
 #[cfg(test)]
 mod engine_tests;
-#[cfg(test)]
-mod wordings;
+pub(crate) mod wordings;

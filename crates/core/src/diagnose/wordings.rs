@@ -1,9 +1,10 @@
 //! More wordings, gathered from containerd's `remotes/docker` and CRI config sources,
-//! Go's `crypto/x509`, `crypto/tls`, `net` and `net/http` error strings, and the log
-//! formats of containerd (logfmt, JSON, journald) and the kubelet: each must classify
-//! to its cause. A wording that stops matching is a regression.
+//! Go's `crypto/x509`, `crypto/tls`, `net` and `net/http` error strings, the log
+//! formats of containerd (logfmt, JSON, journald) and the kubelet, and measured on the
+//! lab's real containerd: each must classify to its cause. A wording that stops
+//! matching is a regression. [`crate::explain`] shows them to people, so what the
+//! documentation quotes is what ctrdiag recognises.
 
-use super::classify::classify;
 use crate::cause::CauseCode;
 
 pub(crate) const WORDINGS: &[(&str, CauseCode)] = &[
@@ -356,39 +357,185 @@ pub(crate) const WORDINGS: &[(&str, CauseCode)] = &[
         r#"E1129 01:02:03.000000    1234 pod_workers.go:1301] "Error syncing pod, skipping" err="failed to \"StartContainer\" for \"app\" with ErrImagePull: \"failed to pull and unpack image \\\"registry.ctrdiag.test:5443/aegis/app:1\\\": failed to resolve reference \\\"registry.ctrdiag.test:5443/aegis/app:1\\\": failed to do request: Head \\\"https://registry.ctrdiag.test:5443/v2/aegis/app/manifests/1\\\": tls: failed to verify certificate: x509: certificate signed by unknown authority\"" pod="default/app" podUID="0f0e""#,
         CauseCode::TlsUnknownAuthority,
     ),
+    // Measured in the lab: CRI PullImage errors of containerd 1.6.20 (Debian 12, built
+    // with Go 1.19.8), 1.7.24 (Debian 13, Go 1.24.4) and 2.1.9, as the kubelet gets them.
+    // 1.6: unknown_authority
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": x509: certificate signed by unknown authority"#,
+        CauseCode::TlsUnknownAuthority,
+    ),
+    // 1.6: expired
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:56Z is after 2025-12-03T11:39:56Z"#,
+        CauseCode::TlsExpired,
+    ),
+    // 1.6: not_yet_valid
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:56Z is before 2027-12-03T11:39:56Z"#,
+        CauseCode::TlsNotYetValid,
+    ),
+    // 1.6: wrong_host
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": x509: certificate is valid for localhost, other.ctrdiag.test, not registry.ctrdiag.test"#,
+        CauseCode::TlsHostnameMismatch,
+    ),
+    // 1.6: http_response_to_https
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": http: server gave HTTP response to HTTPS client"#,
+        CauseCode::HttpResponseToHttps,
+    ),
+    // 1.6: auth_required
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": pulling from host registry.ctrdiag.test:5443 failed with status code [manifests v1]: 401 Unauthorized"#,
+        CauseCode::AuthRequired,
+    ),
+    // 1.6: dns
+    (
+        r#"failed to pull and unpack image "nosuch.ctrdiag.invalid/a/b:1": failed to resolve reference "nosuch.ctrdiag.invalid/a/b:1": failed to do request: Head "https://nosuch.ctrdiag.invalid/v2/a/b/manifests/1": dial tcp: lookup nosuch.ctrdiag.invalid on 10.255.255.53:53: no such host"#,
+        CauseCode::DnsFailure,
+    ),
+    // 1.6: refused
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:9/a/b:1": failed to resolve reference "registry.ctrdiag.test:9/a/b:1": failed to do request: Head "https://registry.ctrdiag.test:9/v2/a/b/manifests/1": dial tcp 127.0.0.1:9: connect: connection refused"#,
+        CauseCode::ConnectionRefused,
+    ),
+    // 1.7: unknown_authority
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate signed by unknown authority"#,
+        CauseCode::TlsUnknownAuthority,
+    ),
+    // 1.7: expired
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:57Z is after 2025-12-03T11:39:57Z"#,
+        CauseCode::TlsExpired,
+    ),
+    // 1.7: not_yet_valid
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:57Z is before 2027-12-03T11:39:57Z"#,
+        CauseCode::TlsNotYetValid,
+    ),
+    // 1.7: wrong_host
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate is valid for localhost, other.ctrdiag.test, not registry.ctrdiag.test"#,
+        CauseCode::TlsHostnameMismatch,
+    ),
+    // 1.7: auth_required
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials"#,
+        CauseCode::AuthRequired,
+    ),
+    // 1.7: plain_http_to_https_port
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve reference "registry.ctrdiag.test:5443/ctrdiag/hello:v1": unexpected status from HEAD request to http://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1: 400 Bad Request"#,
+        CauseCode::PlainHttpToHttpsPort,
+    ),
+    // 2.1: expired
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:58Z is after 2025-12-03T11:39:58Z"#,
+        CauseCode::TlsExpired,
+    ),
+    // 2.1: not_yet_valid
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-12-03T11:39:59Z is before 2027-12-03T11:39:59Z"#,
+        CauseCode::TlsNotYetValid,
+    ),
+    // 2.1: wrong_host
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": tls: failed to verify certificate: x509: certificate is valid for localhost, other.ctrdiag.test, not registry.ctrdiag.test"#,
+        CauseCode::TlsHostnameMismatch,
+    ),
+    // 2.1: not_found
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:nosuch": failed to resolve image: registry.ctrdiag.test:5443/ctrdiag/hello:nosuch: not found"#,
+        CauseCode::NotFound,
+    ),
+    // 2.1: http_response_to_https
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1": http: server gave HTTP response to HTTPS client"#,
+        CauseCode::HttpResponseToHttps,
+    ),
+    // 2.1: auth_required
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials"#,
+        CauseCode::AuthRequired,
+    ),
+    // 2.1: dns
+    (
+        r#"failed to pull and unpack image "nosuch.ctrdiag.invalid/a/b:1": failed to resolve image: failed to do request: Head "https://nosuch.ctrdiag.invalid/v2/a/b/manifests/1": dial tcp: lookup nosuch.ctrdiag.invalid on 10.255.255.53:53: no such host"#,
+        CauseCode::DnsFailure,
+    ),
+    // 2.1: refused
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:9/a/b:1": failed to resolve image: failed to do request: Head "https://registry.ctrdiag.test:9/v2/a/b/manifests/1": dial tcp 127.0.0.1:9: connect: connection refused"#,
+        CauseCode::ConnectionRefused,
+    ),
+    // 2.1: plain_http_to_https_port
+    (
+        r#"failed to pull and unpack image "registry.ctrdiag.test:5443/ctrdiag/hello:v1": failed to resolve image: unexpected status from HEAD request to http://registry.ctrdiag.test:5443/v2/ctrdiag/hello/manifests/v1: 400 Bad Request"#,
+        CauseCode::PlainHttpToHttpsPort,
+    ),
+    // The same lab, containerd's own log: 1.7.24, then 2.1.9 (which names the file).
+    (
+        r#"time="2026-12-03T11:39:58.422760594Z" level=error msg="failed to decode hosts.toml" error="failed to parse TOML: unhandled token: \"[[\"""#,
+        CauseCode::HostsTomlInvalid,
+    ),
+    (
+        r#"time="2026-12-03T11:39:59.623149444Z" level=error msg="failed to decode /etc/containerd/certs.d/registry.ctrdiag.test:5443/hosts.toml" error="toml: unexpected character U+000A at start of value""#,
+        CauseCode::HostsTomlInvalid,
+    ),
+    (
+        r#"time="2026-12-03T11:39:59.153152672Z" level=error msg="PullImage \"registry.ctrdiag.test:5443/ctrdiag/hello:nosuch\" failed" error="rpc error: code = NotFound desc = failed to pull and unpack image \"registry.ctrdiag.test:5443/ctrdiag/hello:nosuch\": failed to resolve image: registry.ctrdiag.test:5443/ctrdiag/hello:nosuch: not found""#,
+        CauseCode::NotFound,
+    ),
+    // containerd's deprecation warnings: 2.1.9 with a legacy `configs` table (LAB.md),
+    // and the DEPRECATION line containerd prints for `mirrors`.
+    (
+        r#"time="2026-11-28T10:00:00Z" level=warning msg="`configs` is deprecated, please use `config_path` instead""#,
+        CauseCode::ConfigDeprecated,
+    ),
+    (
+        r#"time="2026-11-28T10:00:00Z" level=warning msg="DEPRECATION: The `mirrors` property of `[plugins.\"io.containerd.grpc.v1.cri\".registry]` is deprecated since containerd v1.5 and will be removed in containerd v2.1. Use `config_path` instead.""#,
+        CauseCode::ConfigDeprecated,
+    ),
 ];
 
-#[test]
-fn every_gathered_wording_classifies_to_its_cause() {
-    let wrong: Vec<String> = WORDINGS
-        .iter()
-        .filter(|(text, cause)| classify(text).cause != *cause)
-        .map(|(text, cause)| format!("want {cause}, got {}: {text}", classify(text).cause))
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} of {} wordings misclassified:\n{}",
-        wrong.len(),
-        WORDINGS.len(),
-        wrong.join("\n")
-    );
-}
+#[cfg(test)]
+mod tests {
+    use super::WORDINGS;
+    use crate::cause::CauseCode;
+    use crate::diagnose::classify::classify;
 
-#[test]
-fn every_cause_but_the_config_ones_has_a_wording() {
-    for cause in CauseCode::ALL {
-        // Config states and working-but-insecure setups: no pull failure says them.
-        let config_only = matches!(
-            cause,
-            CauseCode::ConfigDeprecated
-                | CauseCode::ConfigUnreadable
-                | CauseCode::PlainHttpInUse
-                | CauseCode::VerificationSkipped
-                | CauseCode::TlsExpiringSoon
-        );
+    #[test]
+    fn every_gathered_wording_classifies_to_its_cause() {
+        let wrong: Vec<String> = WORDINGS
+            .iter()
+            .filter(|(text, cause)| classify(text).cause != *cause)
+            .map(|(text, cause)| format!("want {cause}, got {}: {text}", classify(text).cause))
+            .collect();
         assert!(
-            config_only || WORDINGS.iter().any(|(_, c)| c == cause),
-            "no wording for {cause}"
+            wrong.is_empty(),
+            "{} of {} wordings misclassified:\n{}",
+            wrong.len(),
+            WORDINGS.len(),
+            wrong.join("\n")
         );
+    }
+
+    #[test]
+    fn every_cause_but_the_config_ones_has_a_wording() {
+        for cause in CauseCode::ALL {
+            // Config states and working-but-insecure setups: no pull failure says them.
+            let config_only = matches!(
+                cause,
+                CauseCode::ConfigUnreadable
+                    | CauseCode::PlainHttpInUse
+                    | CauseCode::VerificationSkipped
+                    | CauseCode::TlsExpiringSoon
+            );
+            assert!(
+                config_only || WORDINGS.iter().any(|(_, c)| c == cause),
+                "no wording for {cause}"
+            );
+        }
     }
 }
