@@ -16,6 +16,8 @@
 //! - [`cache`]: plans to purge a registry's cached images.
 //! - [`plan`], [`change`]: plans, and changes as their journal records them.
 //! - [`loaded`]: what containerd's Introspection says it loaded, as findings.
+//! - [`managed`]: a fix on a node whose configuration k3s, RKE2 or Bottlerocket owns,
+//!   as the change to make in the owner's format.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
 //! - [`ttl`]: when insecure settings end.
 //! - [`redact`]: secrets out of every text shown to people.
@@ -29,6 +31,7 @@ pub mod detect;
 pub mod diagnose;
 pub mod fix;
 pub mod loaded;
+pub mod managed;
 pub mod plan;
 pub mod probe;
 pub mod redact;

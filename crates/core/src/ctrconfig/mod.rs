@@ -9,6 +9,7 @@ pub mod findings;
 pub mod hosts_dir;
 pub mod hosts_toml;
 mod migrate;
+pub mod owner;
 pub mod plan;
 pub mod trust;
 pub mod version;
@@ -28,6 +29,7 @@ pub use findings::{Finding, findings};
 pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
 pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, Removal};
 pub use migrate::Unmovable;
+pub use owner::{Generator, Owner, OwnerFacts};
 pub use plan::{
     Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
     plan_trust,

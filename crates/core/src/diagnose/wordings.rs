@@ -385,6 +385,7 @@ fn every_cause_but_the_config_ones_has_a_wording() {
                 | CauseCode::PlainHttpInUse
                 | CauseCode::VerificationSkipped
                 | CauseCode::TlsExpiringSoon
+                | CauseCode::ConfigManaged
         );
         assert!(
             config_only || WORDINGS.iter().any(|(_, c)| c == cause),
