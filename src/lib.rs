@@ -28,7 +28,7 @@
 //! - [`cli`]: the `ctrdiag` command line client.
 
 pub use ctrdiag_core::{
-    cache, cause, change, creds, ctrconfig, detect, diagnose, fix, loaded, redact, ttl,
+    cache, cause, change, creds, ctrconfig, detect, diagnose, fix, loaded, managed, redact, ttl,
 };
 
 pub mod api;

@@ -73,6 +73,12 @@ fn controller_code(err: &ControllerError) -> Code {
             crate::cache::PurgeError::NothingCached { .. } => Code::NotFound,
             crate::cache::PurgeError::InUse { .. } => Code::FailedPrecondition,
         },
+        // The Fix RPC streams a managed change instead; other callers are refused.
+        ControllerError::Managed(_) => Code::FailedPrecondition,
+        ControllerError::ManagedRefused(m) => match m {
+            crate::managed::ManagedError::NoSkipVerify { .. }
+            | crate::managed::ManagedError::NothingToRemove { .. } => Code::FailedPrecondition,
+        },
     }
 }
 
