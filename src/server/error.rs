@@ -77,7 +77,8 @@ fn controller_code(err: &ControllerError) -> Code {
         ControllerError::Managed(_) => Code::FailedPrecondition,
         ControllerError::ManagedRefused(m) => match m {
             crate::managed::ManagedError::NoSkipVerify { .. }
-            | crate::managed::ManagedError::NothingToRemove { .. } => Code::FailedPrecondition,
+            | crate::managed::ManagedError::NothingToRemove { .. }
+            | crate::managed::ManagedError::RenderedCredentials { .. } => Code::FailedPrecondition,
         },
     }
 }

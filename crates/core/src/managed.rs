@@ -33,6 +33,44 @@ pub enum ManagedError {
         file: String,
         host: String,
     },
+    #[error(
+        "the registry credentials in {} are rendered by {owner} {origin}: remove them there{restart}; ctrdiag edits nothing {owner} renders (the docker-style credential files are not {owner}'s: `ctrdiag creds clean` removes those once the rest is gone)",
+        .files.join(", ")
+    )]
+    RenderedCredentials {
+        owner: &'static str,
+        files: Vec<String>,
+        origin: String,
+        restart: String,
+    },
+}
+
+/// Refuses a credentials clean that would edit `files` (containerd's config.toml or
+/// hosts.toml, where `auth` tables and `header`s live) on a node `owner` owns: they
+/// come from the owner's own configuration, where the operator removes them.
+pub fn refuse_rendered_credentials(
+    owner: &Owner,
+    files: Vec<String>,
+    registries_file: &str,
+) -> Result<(), ManagedError> {
+    let (origin, restart) = match owner {
+        _ if files.is_empty() => return Ok(()),
+        Owner::Containerd => return Ok(()),
+        Owner::Generated { by, .. } => (
+            format!("from the `auth:` entries under `configs:` in {registries_file}"),
+            format!(" and restart {}", by.units()[0]),
+        ),
+        Owner::Bottlerocket { .. } => (
+            "from settings.container-registry.credentials (see `apiclient get settings.container-registry.credentials`)".to_string(),
+            String::new(),
+        ),
+    };
+    Err(ManagedError::RenderedCredentials {
+        owner: owner.name(),
+        files,
+        origin,
+        restart,
+    })
 }
 
 /// Who owns a node's containerd configuration, as diagnose needs it: the owner and
@@ -128,7 +166,7 @@ impl ManagedChange {
             out += &format!("  {e}\n");
         }
         out += &format!(
-            "ctrdiag does not edit files {} renders (they are overwritten at its next start). Make this change there yourself: {}\n",
+            "ctrdiag does not edit files {} renders: it renders them again from its own configuration, and an edit would be lost. Make this change there yourself: {}\n",
             self.owner, self.title
         );
         let mut step = 0;

@@ -335,3 +335,28 @@ fn diagnose_names_the_owner_and_the_change_for_the_pulls_cause() {
         None
     );
 }
+
+#[test]
+fn cleaning_credentials_the_owner_renders_is_refused_with_where_they_come_from() {
+    let files = vec!["/var/lib/rancher/k3s/agent/etc/containerd/config.toml".to_string()];
+    let e = refuse_rendered_credentials(&k3s(), files.clone(), REGISTRIES).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("under `configs:` in /etc/rancher/k3s/registries.yaml: remove them there and restart k3s"),
+        "{text}"
+    );
+    let e = refuse_rendered_credentials(&bottlerocket(), files.clone(), REGISTRIES).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("settings.container-registry.credentials"),
+        "{e}"
+    );
+    assert_eq!(
+        refuse_rendered_credentials(&Owner::Containerd, files, REGISTRIES),
+        Ok(())
+    );
+    assert_eq!(
+        refuse_rendered_credentials(&k3s(), Vec::new(), REGISTRIES),
+        Ok(())
+    );
+}
