@@ -171,7 +171,7 @@ async fn k3s_generated_config_is_never_edited(version: Version) {
     assert_eq!(j["managed"]["commands"][0], "systemctl restart k3s");
 
     assert_eq!(snapshot(&watched), before, "a generated file was edited");
-    assert_eq!(files_under(&ctr.certs_d), [hosts_toml.clone()]);
+    assert_eq!(files_under(&ctr.certs_d), std::slice::from_ref(&hosts_toml));
     let changes = daemon.cli(&["-o", "json", "changes"]).await.json();
     assert_eq!(changes["changes"].as_array().unwrap().len(), 0, "{changes}");
     let pull = daemon.cli(&["pull", &image]).await;
@@ -209,7 +209,7 @@ async fn a_bottlerocket_node_gets_the_apiclient_command_and_its_files_stay() {
         &format!("os_release = \"{}\"\n", os_release.display()),
     )
     .await;
-    let before = snapshot(&[ctr.config_file.clone()]);
+    let before = snapshot(std::slice::from_ref(&ctr.config_file));
     let tls = registry.tls.as_ref().unwrap();
     let ca = tls.ca_path.display().to_string();
     let image = registry.image_ref();
@@ -249,6 +249,6 @@ async fn a_bottlerocket_node_gets_the_apiclient_command_and_its_files_stay() {
         text.contains("base64 -w0 /path/to/ca.crt"),
         "diagnose names the apiclient command: {text}"
     );
-    assert_eq!(snapshot(&[ctr.config_file.clone()]), before);
+    assert_eq!(snapshot(std::slice::from_ref(&ctr.config_file)), before);
     assert!(files_under(&ctr.certs_d).is_empty());
 }

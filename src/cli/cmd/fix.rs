@@ -91,7 +91,7 @@ fn print_managed(m: &pb::ManagedChange, r: &pb::FixResult, output: Output) -> Ex
                 "commands": m.commands, "notes": m.notes, "verify": m.verify,
             },
         })),
-        Output::Table => print!("{}", crate::managed::ManagedChange::from(m).render()),
+        Output::Table => print!("{}", ctrdiag_core::managed::ManagedChange::from(m).render()),
     }
     Exit::NotApplied
 }
