@@ -23,7 +23,7 @@ const MAX_HOSTS_DIRS: usize = 10_000;
 pub enum NodeFilesError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("{} is {len} bytes: too large for a containerd configuration file", .path.display())]
+    #[error("{} is {len} bytes: too large for a configuration file (containerd's, a registries.yaml, an os-release); check what the file is", .path.display())]
     TooLarge { path: PathBuf, len: usize },
     #[error("{} is not UTF-8 text", .path.display())]
     NotText { path: PathBuf },
@@ -210,17 +210,7 @@ fn read_os_release(path: &Path) -> Result<Option<String>, NodeFilesError> {
                 source,
             })
         })?;
-    if bytes.len() as u64 > MAX_OS_RELEASE_BYTES {
-        return Err(NodeFilesError::TooLarge {
-            path: path.to_path_buf(),
-            len: bytes.len(),
-        });
-    }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| NodeFilesError::NotText {
-            path: path.to_path_buf(),
-        })
+    text_of(path, bytes, MAX_OS_RELEASE_BYTES as usize).map(Some)
 }
 
 /// The smallest config containerd of this version reads as its own format.
@@ -236,17 +226,20 @@ fn read_text(path: &Path) -> Result<Option<String>, NodeFilesError> {
     let Some((bytes, _)) = fsops::read_regular(path)? else {
         return Ok(None);
     };
-    if bytes.len() > MAX_FILE_BYTES {
+    text_of(path, bytes, MAX_FILE_BYTES).map(Some)
+}
+
+/// The text of the file at `path`, which read as `bytes`: at most `max` of them, UTF-8.
+fn text_of(path: &Path, bytes: Vec<u8>, max: usize) -> Result<String, NodeFilesError> {
+    if bytes.len() > max {
         return Err(NodeFilesError::TooLarge {
             path: path.to_path_buf(),
             len: bytes.len(),
         });
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| NodeFilesError::NotText {
-            path: path.to_path_buf(),
-        })
+    String::from_utf8(bytes).map_err(|_| NodeFilesError::NotText {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Every real directory (not a symlink) under `root`, with its hosts.toml and the

@@ -357,17 +357,21 @@ fn generated(
 }
 
 /// The removals for `--remove-overrides`: the host's `mirrors` entry and its `tls`
-/// (every host's, for all hosts), as far as the file has them.
+/// (every host's, for all hosts), as far as the file has them. For all hosts of a file
+/// the editor cannot read, `*` stands for every host in what is shown by hand.
 fn remove_ops(req: &ManagedRequest<'_>, all_hosts: bool, host: &str) -> Vec<YamlOp> {
     let hosts: Vec<String> = match (all_hosts, req.registries_text.map(RegistriesYaml::parse)) {
-        (true, Some(Ok(y))) => {
-            let mut hosts = y.children(&["configs"]).unwrap_or_default();
-            hosts.extend(y.children(&["mirrors"]).unwrap_or_default());
-            hosts.sort();
-            hosts.dedup();
-            hosts
-        }
-        _ => vec![host.to_string()],
+        (true, Some(Ok(y))) => match (y.children(&["configs"]), y.children(&["mirrors"])) {
+            (Ok(mut hosts), Ok(mirrors)) => {
+                hosts.extend(mirrors);
+                hosts.sort();
+                hosts.dedup();
+                hosts
+            }
+            _ => vec!["*".to_string()],
+        },
+        (true, _) => vec!["*".to_string()],
+        (false, _) => vec![host.to_string()],
     };
     hosts
         .iter()
@@ -562,6 +566,8 @@ pub fn finding(
     let placeholder = "/path/to/ca.crt";
     let mut remedies = Vec::new();
     if let Some(mode) = &mode {
+        // The CA is not known here: a placeholder path (and, for Bottlerocket, a
+        // command that encodes the file at that path) stands for it.
         let req = ManagedRequest {
             host,
             mode,

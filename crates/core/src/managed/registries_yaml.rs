@@ -109,12 +109,22 @@ impl RegistriesYaml {
         out
     }
 
-    /// The keys directly under `path`.
+    /// The keys directly under `path` (none when it is absent; an error when it holds
+    /// a value instead of a block mapping, such as `configs: {...}`).
     pub fn children(&self, path: &[&str]) -> Result<Vec<String>, YamlError> {
         let range = match self.find(path)? {
             Found::All(range) => range,
             Found::Partial { .. } => return Ok(Vec::new()),
         };
+        if let Some(at) = range.start.checked_sub(1)
+            && !path.is_empty()
+            && !self.entry(at).value.is_empty()
+        {
+            return Err(YamlError::NotMapping {
+                path: dotted(path),
+                line: at + 1,
+            });
+        }
         Ok(self
             .direct_children(range)
             .into_iter()

@@ -43,6 +43,21 @@ fn ca() -> FixMode {
     FixMode::Ca { pem: PEM.into() }
 }
 
+/// Asserts that `text` holds each of `wants`, showing the text when one is missing.
+fn holds(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+}
+
+/// Asserts that one of `notes` holds `want`.
+fn noted(notes: &[String], want: &str) {
+    assert!(
+        notes.iter().any(|n| n.contains(want)),
+        "{want:?} in no note of {notes:#?}"
+    );
+}
+
 #[test]
 fn containerds_own_files_need_no_managed_change() {
     let host = host();
@@ -69,37 +84,20 @@ fn a_ca_on_k3s_without_registries_yaml_is_the_whole_new_file_and_a_restart() {
         "configs:\n  \"r.test:5000\":\n    tls:\n      ca_file: \"/root/ca.crt\"\n"
     );
     assert_eq!(c.commands, ["systemctl restart k3s"]);
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.contains("systemctl restart k3s-agent")),
-        "{:?}",
-        c.notes
-    );
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.starts_with("keep /root/ca.crt where it is")),
-        "{:?}",
-        c.notes
-    );
+    noted(&c.notes, "systemctl restart k3s-agent");
+    noted(&c.notes, "keep /root/ca.crt where it is");
     assert_eq!(c.owner, "k3s");
-    let text = c.render();
-    for want in [
-        "Nothing applied: containerd's configuration on this node is owned by k3s.",
-        "DO NOT EDIT",
-        "1. Create /etc/rancher/k3s/registries.yaml with:\n     configs:\n",
-        "2. $ systemctl restart k3s\n",
-        "Then verify: `ctrdiag pull r.test:5000/app:1`",
-    ] {
-        assert!(text.contains(want), "{want:?} in\n{text}");
-    }
-    assert!(
-        c.summary()
-            .contains("owned by k3s: ctrdiag changed nothing"),
-        "{}",
-        c.summary()
+    holds(
+        &c.render(),
+        &[
+            "Nothing applied: containerd's configuration on this node is owned by k3s.",
+            "DO NOT EDIT",
+            "1. Create /etc/rancher/k3s/registries.yaml with:\n     configs:\n",
+            "2. $ systemctl restart k3s\n",
+            "Then verify: `ctrdiag pull r.test:5000/app:1`",
+        ],
     );
+    holds(&c.summary(), &["owned by k3s: ctrdiag changed nothing"]);
 }
 
 #[test]
@@ -108,20 +106,13 @@ fn a_ca_is_merged_into_the_existing_file_as_a_diff_that_clears_skip_verify_and_h
     let c = ask(&k3s(), &ca(), Some(existing), "k3s.service").unwrap();
     let edit = c.edit.as_ref().unwrap();
     assert_eq!(edit.action, EditAction::Diff);
-    assert!(
-        edit.text.contains("--- a/etc/rancher/k3s/registries.yaml"),
-        "{}",
-        edit.text
-    );
-    assert!(
-        edit.text.contains("+      ca_file: \"/root/ca.crt\""),
-        "{}",
-        edit.text
-    );
-    assert!(
-        edit.text.contains("-      insecure_skip_verify: true"),
-        "{}",
-        edit.text
+    holds(
+        &edit.text,
+        &[
+            "--- a/etc/rancher/k3s/registries.yaml",
+            "+      ca_file: \"/root/ca.crt\"",
+            "-      insecure_skip_verify: true",
+        ],
     );
     assert!(!edit.text.contains("s3cret"), "{}", edit.text);
     assert_eq!(c.commands, ["systemctl restart k3s"]);
@@ -151,11 +142,7 @@ fn an_agent_restarts_its_own_unit_and_rke2_has_its_own_names() {
     let c = ask(&rke2, &ca(), None, "containerd.service").unwrap();
     assert_eq!(c.owner, "RKE2");
     assert_eq!(c.commands, ["systemctl restart rke2-server"]);
-    assert!(
-        c.notes.iter().any(|n| n.contains("rke2-agent")),
-        "{:?}",
-        c.notes
-    );
+    noted(&c.notes, "rke2-agent");
     assert_eq!(
         Generator::Rke2.registries_file(),
         "/etc/rancher/rke2/registries.yaml"
@@ -173,17 +160,10 @@ fn plain_http_is_a_mirror_endpoint_or_by_hand_when_the_host_has_one() {
     let c = ask(&k3s(), &FixMode::PlainHttp, Some(existing), "").unwrap();
     let edit = c.edit.as_ref().unwrap();
     assert_eq!(edit.action, EditAction::ByHand);
-    assert!(
-        edit.text.contains("- \"http://r.test:5000\""),
-        "{}",
-        edit.text
-    );
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.contains("is not merged automatically") && n.contains("line 3")),
-        "{:?}",
-        c.notes
+    holds(&edit.text, &["- \"http://r.test:5000\""]);
+    noted(
+        &c.notes,
+        "is not merged automatically: `mirrors.\"r.test:5000\".endpoint` (line 3)",
     );
 }
 
@@ -193,14 +173,8 @@ fn removing_overrides_keeps_credentials_and_says_when_there_is_nothing() {
     let one = FixMode::RemoveOverrides { all_hosts: false };
     let c = ask(&k3s(), &one, Some(existing), "").unwrap();
     let diff = &c.edit.as_ref().unwrap().text;
-    assert!(
-        diff.contains("-mirrors:") && diff.contains("-    tls:"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains("       username: robot"),
-        "auth stays: {diff}"
-    );
+    // The mirror and the TLS settings go; `auth` stays.
+    holds(diff, &["-mirrors:", "-    tls:", "       username: robot"]);
     assert_eq!(
         ask(
             &k3s(),
@@ -244,7 +218,7 @@ fn a_pinned_certificate_without_a_file_is_saved_where_k3s_can_name_it() {
             .text
             .contains("ca_file: \"/etc/rancher/k3s/certs/r.test:5000/ca.crt\""),
     );
-    assert!(c.notes.iter().any(|n| n.contains("MIIB")), "{:?}", c.notes);
+    noted(&c.notes, "MIIB");
 }
 
 #[test]
@@ -258,11 +232,7 @@ fn bottlerocket_gets_apiclient_commands_and_no_skip_verify() {
             "apiclient set pki.ctrdiag-r-test-5000.data=\"{b64}\" pki.ctrdiag-r-test-5000.trusted=true"
         )]
     );
-    assert!(
-        c.render().contains("1. $ apiclient set pki."),
-        "{}",
-        c.render()
-    );
+    holds(&c.render(), &["1. $ apiclient set pki."]);
     let e = ask(&bottlerocket(), &FixMode::InsecureSkipVerify, None, "").unwrap_err();
     assert!(e.to_string().contains("--ca FILE"), "{e}");
     let c = ask(&bottlerocket(), &FixMode::PlainHttp, None, "").unwrap();
@@ -289,18 +259,12 @@ fn diagnose_names_the_owner_and_the_change_for_the_pulls_cause() {
         (f.cause, f.severity),
         (CauseCode::ConfigManaged, Severity::Info)
     );
-    assert!(
-        f.summary
-            .contains("generated by k3s from /etc/rancher/k3s/registries.yaml"),
-        "{}",
-        f.summary
+    holds(
+        &f.summary,
+        &["generated by k3s from /etc/rancher/k3s/registries.yaml"],
     );
     assert_eq!(f.evidence[0].label, "owner");
-    assert!(
-        f.remedies[0].text.contains("ca_file: \"/path/to/ca.crt\""),
-        "{:?}",
-        f.remedies
-    );
+    holds(&f.remedies[0].text, &["ca_file: \"/path/to/ca.crt\""]);
     assert_eq!(
         f.remedies[0].command.as_deref(),
         Some("systemctl restart k3s")
@@ -325,11 +289,7 @@ fn diagnose_names_the_owner_and_the_change_for_the_pulls_cause() {
         )
     );
     let f = finding(&k3s(), "r.test:5000", &host, None, REGISTRIES).unwrap();
-    assert!(
-        f.remedies[0].text.contains("not config.toml or certs.d"),
-        "{:?}",
-        f.remedies
-    );
+    holds(&f.remedies[0].text, &["not config.toml or certs.d"]);
     assert_eq!(
         finding(&Owner::Containerd, "r.test:5000", &host, None, REGISTRIES),
         None
@@ -340,17 +300,14 @@ fn diagnose_names_the_owner_and_the_change_for_the_pulls_cause() {
 fn cleaning_credentials_the_owner_renders_is_refused_with_where_they_come_from() {
     let files = vec!["/var/lib/rancher/k3s/agent/etc/containerd/config.toml".to_string()];
     let e = refuse_rendered_credentials(&k3s(), files.clone(), REGISTRIES).unwrap_err();
-    let text = e.to_string();
-    assert!(
-        text.contains("under `configs:` in /etc/rancher/k3s/registries.yaml: remove them there and restart k3s"),
-        "{text}"
+    holds(
+        &e.to_string(),
+        &[
+            "under `configs:` in /etc/rancher/k3s/registries.yaml: remove them there and restart k3s",
+        ],
     );
     let e = refuse_rendered_credentials(&bottlerocket(), files.clone(), REGISTRIES).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("settings.container-registry.credentials"),
-        "{e}"
-    );
+    holds(&e.to_string(), &["settings.container-registry.credentials"]);
     assert_eq!(
         refuse_rendered_credentials(&Owner::Containerd, files, REGISTRIES),
         Ok(())
@@ -358,5 +315,17 @@ fn cleaning_credentials_the_owner_renders_is_refused_with_where_they_come_from()
     assert_eq!(
         refuse_rendered_credentials(&k3s(), Vec::new(), REGISTRIES),
         Ok(())
+    );
+}
+
+#[test]
+fn removing_every_override_from_a_file_the_editor_refuses_is_described_by_hand() {
+    let all = FixMode::RemoveOverrides { all_hosts: true };
+    let c = ask(&k3s(), &all, Some("configs: {\"a\": {}}\n"), "").unwrap();
+    let edit = c.edit.unwrap();
+    assert_eq!(edit.action, EditAction::ByHand);
+    holds(
+        &edit.text,
+        &["\"mirrors\" > \"*\"", "\"configs\" > \"*\" > \"tls\""],
     );
 }
