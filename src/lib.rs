@@ -28,7 +28,8 @@
 //! - [`cli`]: the `ctrdiag` command line client.
 
 pub use ctrdiag_core::{
-    cache, cause, change, creds, ctrconfig, detect, diagnose, fix, loaded, managed, redact, ttl,
+    cache, cause, change, creds, ctrconfig, detect, diagnose, fix, loaded, managed, redact, trial,
+    ttl,
 };
 
 pub mod api;

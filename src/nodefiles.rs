@@ -1,8 +1,9 @@
 //! Reads containerd's configuration from the node into [`NodeFacts`]: config.toml and
-//! every directory under its `config_path` roots; and what tells who owns it (k3s's
-//! templates and registries.yaml, /etc/os-release). An adapter: it reads, never
-//! writes, never follows symlinks (but for os-release, which is one by design), and
-//! bounds what it reads.
+//! every directory under its `config_path` roots, and whether the CA files they name
+//! exist; and what tells who owns it (k3s's templates and registries.yaml,
+//! /etc/os-release). An adapter: it reads, never writes, never follows symlinks to read
+//! (only to see whether a named CA file is there, and for os-release, which is one by
+//! design), and bounds what it reads.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,11 @@ pub enum NodeFilesError {
     NotText { path: PathBuf },
     #[error("{}: {source}; fix the file (containerd would refuse it too)", .path.display())]
     Config { path: PathBuf, source: ConfigError },
+    #[error("cannot inspect {}: {source}", .path.display())]
+    Inspect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot list {}: {source}", .path.display())]
     List {
         path: PathBuf,
@@ -72,12 +78,18 @@ pub fn read(
             imported_registry.push(path.clone());
         }
     }
+    let mut facts = NodeFacts {
+        config_file: config_file.display().to_string(),
+        config,
+        hosts_dirs,
+        named_files: Default::default(),
+    };
+    for path in crate::ctrconfig::lookup::named_ca_files(&facts) {
+        let exists = is_file(Path::new(&path))?;
+        facts.named_files.insert(path, exists);
+    }
     Ok(NodeFiles {
-        facts: NodeFacts {
-            config_file: config_file.display().to_string(),
-            config,
-            hosts_dirs,
-        },
+        facts,
         config_exists,
         imported,
         imported_registry,
@@ -240,6 +252,26 @@ fn text_of(path: &Path, bytes: Vec<u8>, max: usize) -> Result<String, NodeFilesE
     String::from_utf8(bytes).map_err(|_| NodeFilesError::NotText {
         path: path.to_path_buf(),
     })
+}
+
+/// Whether `path` is a file, following symlinks as containerd does when it opens a CA
+/// (only its metadata is read, so following cannot make ctrdiag read or write elsewhere).
+fn is_file(path: &Path) -> Result<bool, NodeFilesError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(source) => Err(NodeFilesError::Inspect {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Every real directory (not a symlink) under `root`, with its hosts.toml and the

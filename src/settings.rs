@@ -47,6 +47,7 @@ struct SettingsFile {
     state_dir: Option<PathBuf>,
     pull_timeout_secs: Option<u64>,
     containerd_unit: Option<String>,
+    containerd_bin: Option<PathBuf>,
     dbus_address: Option<String>,
     metrics_address: Option<String>,
     max_concurrent_pulls: Option<usize>,
@@ -109,6 +110,9 @@ pub struct Settings {
     pub pull_timeout: Duration,
     /// containerd's systemd unit (`containerd_unit`).
     pub containerd_unit: String,
+    /// The containerd binary the node runs (`containerd_bin`), for `config dump`: the
+    /// configuration containerd computes with defaults and imports; `None`: not asked.
+    pub containerd_bin: Option<PathBuf>,
     /// D-Bus address of systemd's bus; `None` is the system bus (`dbus_address`).
     pub dbus_address: Option<String>,
     /// Where Prometheus metrics are served (`metrics_address`); `None`: not served.
@@ -166,6 +170,7 @@ impl Default for Settings {
             state_dir: "/var/lib/ctrdiag".into(),
             pull_timeout: crate::containerd::DEFAULT_PULL_TIMEOUT,
             containerd_unit: "containerd.service".into(),
+            containerd_bin: None,
             dbus_address: None,
             metrics_address: None,
             max_concurrent_pulls: 4,
@@ -337,6 +342,10 @@ impl Settings {
             journal_directory: match file.journal_directory {
                 None => None,
                 Some(p) => Some(absolute("journal_directory", Some(p), PathBuf::new())?),
+            },
+            containerd_bin: match file.containerd_bin {
+                None => None,
+                Some(p) => Some(absolute("containerd_bin", Some(p), PathBuf::new())?),
             },
             probe_images,
             probe_interval,

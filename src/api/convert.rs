@@ -11,6 +11,7 @@ use crate::managed::{EditAction, FileEdit, ManagedChange};
 use crate::plan::executor::state_name;
 use crate::plan::{ApplyOutcome, ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
 use crate::systemd::UnitState;
+use crate::trial::Trial;
 
 impl From<ImageSummary> for pb::Image {
     fn from(i: ImageSummary) -> Self {
@@ -268,6 +269,31 @@ impl From<&Plan> for pb::PlanView {
             verify_pull: plan.verify_pull.clone().unwrap_or_default(),
             diff: plan.diffs(),
             restarts_containerd: plan.restarts(),
+            trial: None,
+        }
+    }
+}
+
+impl From<&Trial> for pb::Trial {
+    fn from(t: &Trial) -> Self {
+        match t {
+            Trial::Ran {
+                ok,
+                cause,
+                message,
+                duration_ms,
+            } => pb::Trial {
+                ran: true,
+                ok: *ok,
+                cause: cause.map(|c| c.to_string()).unwrap_or_default(),
+                message: message.clone(),
+                duration_ms: *duration_ms,
+                skipped_reason: String::new(),
+            },
+            Trial::Skipped { reason } => pb::Trial {
+                skipped_reason: reason.clone(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -377,6 +403,43 @@ impl From<&Diagnosis> for pb::DiagnoseResponse {
             pull: d.pull.as_ref().map(pb::TestPullResponse::from),
             probe_json: serde_json::to_string(&d.probe).unwrap_or_default(),
             containerd_version: d.containerd_version.clone().unwrap_or_default(),
+            lookup: d
+                .lookup
+                .iter()
+                .flat_map(|l| &l.places)
+                .map(pb::LookupPlace::from)
+                .collect(),
+            lookup_notes: d.lookup.iter().flat_map(|l| l.notes.clone()).collect(),
+        }
+    }
+}
+
+impl From<&crate::ctrconfig::Place> for pb::LookupPlace {
+    fn from(p: &crate::ctrconfig::Place) -> Self {
+        use crate::ctrconfig::PlaceState;
+        let why = match &p.state {
+            PlaceState::Shadowed { by } => Some(format!("shadowed by {by}")),
+            PlaceState::NotRead(why) => Some(why.to_string()),
+            PlaceState::Wins | PlaceState::Absent | PlaceState::AlsoUsed => None,
+        };
+        pb::LookupPlace {
+            kind: p.kind.as_str().to_string(),
+            path: p.path.clone(),
+            state: p.state.as_str().to_string(),
+            detail: why
+                .into_iter()
+                .chain(p.detail.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            files: p.files.clone(),
+            ca_files: p
+                .ca_files
+                .iter()
+                .map(|c| pb::LookupCaFile {
+                    path: c.path.clone(),
+                    exists: c.exists,
+                })
+                .collect(),
         }
     }
 }

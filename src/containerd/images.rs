@@ -114,7 +114,7 @@ impl ContainerdClient {
     }
 
     /// The images service's records of this namespace, as containerd returns them.
-    async fn list_raw(&self) -> Result<Vec<Image>> {
+    pub(super) async fn list_raw(&self) -> Result<Vec<Image>> {
         Ok(ImagesClient::new(self.channel.clone())
             .list(self.request(ListImagesRequest::default()))
             .await

@@ -27,6 +27,7 @@ impl ContainerdClient {
             .map_err(|s| self.status_error("Introspection.Server", s))?
             .into_inner();
         Ok(Loaded {
+            pid: (server.pid != 0).then_some(server.pid),
             plugins: plugins
                 .into_iter()
                 .map(|p| PluginState {

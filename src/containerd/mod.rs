@@ -6,6 +6,7 @@
 //! The channel is lazy, so a containerd that is down now is simply retried on the
 //! next call (tonic reconnects), and the daemon never has to be restarted with it.
 
+pub mod config_dump;
 mod containers;
 mod error;
 mod images;
@@ -13,6 +14,7 @@ mod introspection;
 mod namespace;
 mod pull_locks;
 pub mod store_diff;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -33,6 +33,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         Ok(PreparedFix {
             plan,
             meta: ChangeMeta::plain(),
+            trial: None,
         })
     }
 }

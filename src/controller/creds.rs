@@ -100,6 +100,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         Ok(PreparedFix {
             plan,
             meta: ChangeMeta::plain(),
+            trial: None,
         })
     }
 

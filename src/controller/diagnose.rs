@@ -5,7 +5,8 @@
 use super::ports::{ContainerdPort, Prober, UnitManager};
 use super::{Controller, ControllerError, PullReport};
 use crate::containerd::{ContainerdError, PullOutcome};
-use crate::ctrconfig::{HostTrust, findings, host_trust};
+use crate::ctrconfig::effective::differences;
+use crate::ctrconfig::{HostTrust, Lookup, findings, lookup};
 use crate::diagnose::{
     CauseCode, ExpiryWarning, Facts, Finding, InsecureChange, PullResult, diagnose, healthy,
 };
@@ -27,6 +28,9 @@ pub struct Diagnosis {
     pub tried: Vec<String>,
     pub pull: Option<PullReport>,
     pub probe: ProbeReport,
+    /// Where containerd looks for the host's settings and CAs, and which place wins;
+    /// `None` when containerd's version or configuration could not be read.
+    pub lookup: Option<Lookup>,
 }
 
 impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
@@ -64,22 +68,29 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         };
         let config_file = self.node.containerd_config.display().to_string();
         let mut hosts_dirs = Vec::new();
-        let (config_findings, trust) = match &version {
+        let (config_findings, found_lookup) = match &version {
             Some(v) => match crate::nodefiles::read(&self.node.containerd_config, v) {
                 Ok(files) => {
                     tried.push(format!("read {config_file}"));
-                    let trust = host_trust(&files.facts, &host, v);
-                    tried.push(describe_trust(&host, &trust));
+                    let l = lookup(&files.facts, &host, v);
+                    tried.push(describe_trust(&host, &l.trust));
                     hosts_dirs = files.facts.hosts_dirs.clone();
-                    (findings(&files.facts, v), trust)
+                    let mut config_findings = findings(&files.facts, v);
+                    config_findings.extend(l.findings());
+                    config_findings.extend(self.effective_findings(&files, &mut tried).await);
+                    (config_findings, Some(l))
                 }
                 Err(e) => {
                     tried.push(format!("read {config_file}: {e}"));
-                    (Vec::new(), HostTrust::default())
+                    (Vec::new(), None)
                 }
             },
-            None => (Vec::new(), HostTrust::default()),
+            None => (Vec::new(), None),
         };
+        let trust = found_lookup
+            .as_ref()
+            .map(|l| l.trust.clone())
+            .unwrap_or_default();
         // A node manager's or Bottlerocket's configuration: said, and changes go there.
         let owner = match self.owner_files(&hosts_dirs) {
             Ok(o) if o.owner.is_containerd() => None,
@@ -167,6 +178,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             tried,
             pull,
             probe: report,
+            lookup: found_lookup,
         })
     }
 }
@@ -186,6 +198,44 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                 expires_unix: c.expires_unix(),
                 id: c.id.to_string(),
             })
+    }
+}
+
+impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
+    /// Where containerd's own merge (`containerd_bin config dump`) uses a registry
+    /// setting differently from config.toml; nothing when no binary is configured.
+    async fn effective_findings(
+        &self,
+        files: &crate::ctrconfig::NodeFiles,
+        tried: &mut Vec<String>,
+    ) -> Vec<crate::ctrconfig::Finding> {
+        let Some(bin) = &self.node.containerd_bin else {
+            return Vec::new();
+        };
+        let dumped = crate::containerd::config_dump::config_dump(bin, &self.node.containerd_config)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::ctrconfig::ConfigToml::parse(&text).map_err(|e| e.to_string()));
+        let dumped = match dumped {
+            Ok(d) => d,
+            Err(e) => {
+                tried.push(format!("containerd's effective configuration: {e}"));
+                return Vec::new();
+            }
+        };
+        let differences = differences(files.facts.config.facts(), dumped.facts());
+        tried.push(format!(
+            "`{} config dump`: {} registry setting(s) differ from {}",
+            bin.display(),
+            differences.len(),
+            self.node.containerd_config.display()
+        ));
+        differences
+            .iter()
+            .map(|d| crate::ctrconfig::Finding::DiffersFromEffective {
+                description: d.describe(&files.imported_registry),
+            })
+            .collect()
     }
 }
 

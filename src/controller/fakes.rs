@@ -22,6 +22,10 @@ struct ContainerdState {
     version: Option<String>,
     cri_ready: bool,
     loaded: Loaded,
+    /// What trial pulls end with; `None`: no Transfer service (as on 1.6).
+    trial: Option<PullOutcome>,
+    /// Each trial's hosts.toml files as staged: path under the stage, text.
+    trials: Vec<Vec<(String, String)>>,
     pull: PullOutcome,
     pulls: Vec<String>,
     images: Vec<ImageSummary>,
@@ -46,6 +50,8 @@ impl FakeContainerd {
                 version: Some(version.to_string()),
                 cri_ready: true,
                 loaded: Loaded::default(),
+                trial: None,
+                trials: Vec::new(),
                 pull: pulled(),
                 pulls: Vec::new(),
                 images: Vec::new(),
@@ -70,6 +76,16 @@ impl FakeContainerd {
 
     pub fn set_cri_ready(&self, ready: bool) {
         self.with(|s| s.cri_ready = ready);
+    }
+
+    /// What trial pulls end with from now on (`None`: no Transfer service).
+    pub fn set_trial(&self, outcome: Option<PullOutcome>) {
+        self.with(|s| s.trial = outcome);
+    }
+
+    /// The hosts.toml files each trial saw, as (path under the stage, text).
+    pub fn trials(&self) -> Vec<Vec<(String, String)>> {
+        self.with(|s| s.trials.clone())
     }
 
     /// What Introspection answers from now on.
@@ -187,6 +203,31 @@ impl ContainerdPort for FakeContainerd {
             outcome,
             left_for_others: Vec::new(),
         })
+    }
+
+    async fn trial_pull(
+        &self,
+        _image: &str,
+        host_dir: &std::path::Path,
+    ) -> Result<PullOutcome, ContainerdError> {
+        self.version().await?;
+        let Some(outcome) = self.with(|s| s.trial.clone()) else {
+            return Err(ContainerdError::Rpc {
+                rpc: "Transfer",
+                code: tonic::Code::Unimplemented,
+                message: "unknown service containerd.services.transfer.v1.Transfer".into(),
+            });
+        };
+        let mut seen = Vec::new();
+        for dir in std::fs::read_dir(host_dir).expect("the stage exists during the trial") {
+            let dir = dir.unwrap().path();
+            if let Ok(text) = std::fs::read_to_string(dir.join("hosts.toml")) {
+                let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+                seen.push((format!("{name}/hosts.toml"), text));
+            }
+        }
+        self.with(|s| s.trials.push(seen));
+        Ok(outcome)
     }
 
     async fn list_images(&self, _: &Namespace) -> Result<Vec<ImageSummary>, ContainerdError> {

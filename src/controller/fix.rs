@@ -9,6 +9,7 @@ use crate::fix::{
     split_target, verify_image,
 };
 use crate::plan::{ApplyOutcome, ChangeMeta, Plan, ProgressSink, fsops};
+use crate::trial::Trial;
 
 /// How the operator asks for a fix, before it is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +52,13 @@ pub struct FixRequest {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
-/// A checked fix: its plan and the record it will have.
+/// A checked fix: its plan, the record it will have, and the trial that proved it
+/// before anything was written (`None`: nothing to try).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedFix {
     pub plan: Plan,
     pub meta: ChangeMeta,
+    pub trial: Option<Trial>,
 }
 
 impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
@@ -108,7 +111,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         self.refuse_if_managed(&spec, req.ca_file.as_deref())
             .await?;
         let plan = self.plan_for(&spec).await?;
-        Ok(PreparedFix { plan, meta })
+        let trial = self.trial(&plan).await;
+        Ok(PreparedFix { plan, meta, trial })
     }
 
     /// Before planning a change: an interrupted change is undone first (a dry run
@@ -128,6 +132,11 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         fix: PreparedFix,
         progress: &ProgressSink,
     ) -> Result<ApplyOutcome, ControllerError> {
+        if let Some(trial) = fix.trial.as_ref().filter(|t| t.failed()) {
+            return Err(ControllerError::TrialFailed {
+                trial: trial.describe(),
+            });
+        }
         let outcome = self.executor.apply(&fix.plan, fix.meta, progress).await?;
         match &outcome {
             ApplyOutcome::Applied { id, .. } => {

@@ -14,6 +14,7 @@ pub mod owner;
 pub mod ports;
 pub mod probes;
 pub mod status;
+mod trial;
 
 #[cfg(test)]
 mod fakes;
@@ -46,6 +47,8 @@ pub struct NodeConfig {
     pub certs_dir: PathBuf,
     /// containerd's unit, restarted through the unit manager.
     pub containerd_unit: String,
+    /// The containerd binary for `config dump` (`None`: diagnose does not ask it).
+    pub containerd_bin: Option<PathBuf>,
     /// Docker-style credential files the kubelet may read.
     pub credential_files: Vec<PathBuf>,
     /// The kubelet's credential provider config, if it has one.
@@ -90,6 +93,10 @@ pub enum ControllerError {
         "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
     )]
     ContainerdVersionUnknown { reported: String },
+    #[error(
+        "{trial}: nothing was written; the plan above is what would have been applied (check the CA file, or run `ctrdiag diagnose IMAGE`)"
+    )]
+    TrialFailed { trial: String },
     #[error("there is no applied change to roll back: see `ctrdiag changes`")]
     NothingToRollBack,
     #[error("ctrdiagd failed internally ({0}); see `journalctl -u ctrdiagd`")]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::cache::ContainerRef;
 use crate::containerd::{
-    ContainerdClient, ContainerdError, ImageSummary, Namespace, RuntimeStatus, ServerVersion,
-    TestPull,
+    ContainerdClient, ContainerdError, ImageSummary, Namespace, PullOutcome, RuntimeStatus,
+    ServerVersion, TestPull,
 };
 use crate::loaded::Loaded;
 use crate::registry::host::RegistryHost;
@@ -37,6 +37,13 @@ pub trait ContainerdPort: Clone + Send + Sync + 'static {
         image: &str,
         keep: bool,
     ) -> impl Future<Output = Result<TestPull, ContainerdError>> + Send;
+    /// A pull through the Transfer service with `host_dir` as the hosts directory,
+    /// leaving nothing behind (`Unimplemented` before 1.7).
+    fn trial_pull(
+        &self,
+        image: &str,
+        host_dir: &Path,
+    ) -> impl Future<Output = Result<PullOutcome, ContainerdError>> + Send;
     fn list_images(
         &self,
         namespace: &Namespace,
@@ -104,6 +111,14 @@ impl ContainerdPort for ContainerdClient {
         keep: bool,
     ) -> impl Future<Output = Result<TestPull, ContainerdError>> + Send {
         self.pull_leaving_store_as_found(image, keep)
+    }
+
+    fn trial_pull(
+        &self,
+        image: &str,
+        host_dir: &Path,
+    ) -> impl Future<Output = Result<PullOutcome, ContainerdError>> + Send {
+        ContainerdClient::trial_pull(self, image, host_dir)
     }
 
     async fn list_images(

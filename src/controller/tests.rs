@@ -60,6 +60,7 @@ fn lab(version: &str, config: &str) -> Lab {
             containerd_config: config_file.clone(),
             certs_dir: certs.clone(),
             containerd_unit: "containerd.service".into(),
+            containerd_bin: None,
             credential_files: vec![
                 root.join("docker/config.json"),
                 root.join("kubelet/config.json"),
@@ -267,6 +268,71 @@ async fn diagnose_probes_with_containerds_ca_and_names_the_untrusted_ca() {
             .iter()
             .any(|t| t.starts_with("pull r.test:5000/app:1 through CRI: failed"))
     );
+}
+
+#[tokio::test]
+async fn diagnose_shows_where_containerd_looks_and_what_its_own_directory_shadows() {
+    use crate::ctrconfig::{PlaceKind, PlaceState};
+    let lab = lab("1.7.24", WITH_CONFIG_PATH);
+    let default = lab.certs.join("_default");
+    std::fs::create_dir_all(&default).unwrap();
+    std::fs::write(default.join("right.crt"), PEM).unwrap();
+    std::fs::write(
+        default.join("hosts.toml"),
+        "[host.\"https://r.test:5000\"]\n  ca = \"right.crt\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(lab.certs.join(HOST)).unwrap();
+    std::fs::write(
+        lab.hosts_toml(),
+        "[host.\"https://r.test:5000\"]\n  ca = \"missing.crt\"\n",
+    )
+    .unwrap();
+    let d = lab.controller.diagnose(HOST, true).await.unwrap();
+    let l = d.lookup.expect("a lookup");
+    let states: Vec<_> = l
+        .places
+        .iter()
+        .map(|p| (p.kind, p.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (PlaceKind::PortDir, "absent"),
+            (PlaceKind::HostDir, "wins"),
+            (PlaceKind::DefaultDir, "shadowed"),
+            (PlaceKind::SystemPool, "also_used"),
+        ]
+    );
+    let own = &l.places[1];
+    assert_eq!(own.ca_files[0].exists, Some(false), "{own:?}");
+    assert_eq!(l.places[2].ca_files[0].exists, Some(true));
+    assert_eq!(l.places[2].files, ["hosts.toml", "right.crt"]);
+    assert!(
+        matches!(&l.places[2].state, PlaceState::Shadowed { by } if by.ends_with("r.test:5000/"))
+    );
+    // The probe checks what containerd uses: the host's own CA, not _default's.
+    let asked = lab.prober.asked_with.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [vec![
+            lab.certs
+                .join(HOST)
+                .join("missing.crt")
+                .display()
+                .to_string()
+        ]]
+    );
+    let shadowed = d
+        .findings
+        .iter()
+        .find(|f| {
+            f.summary
+                .contains("_default/hosts.toml does not apply to r.test:5000")
+        })
+        .unwrap_or_else(|| panic!("{:#?}", d.findings));
+    assert_eq!(shadowed.cause, CauseCode::ConfigIgnored);
+    assert_eq!(shadowed.severity, crate::diagnose::Severity::Info);
 }
 
 #[tokio::test]
@@ -705,6 +771,7 @@ async fn status_says_why_cri_did_not_load_in_containerds_words() {
             init_error: Some("invalid cri image config".into()),
         }],
         deprecations: vec![],
+        pid: None,
     });
     let state = lab.controller.containerd_state().await;
     assert!(!state.cri_ready);
@@ -842,4 +909,63 @@ async fn cleaning_credentials_k3s_renders_into_config_toml_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().contains("restart k3s"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_trial_stops_the_fix_before_anything_is_written() {
+    let lab = lab("2.1.9", WITH_CONFIG_PATH);
+    lab.containerd.set_trial(Some(unknown_authority(IMAGE)));
+    let prepared = lab
+        .controller
+        .prepare_fix(request(RequestedMode::Ca { pem: PEM.into() }))
+        .await
+        .unwrap();
+    let trial = prepared.trial.clone().unwrap();
+    assert!(trial.failed(), "{trial:?}");
+    // containerd saw the candidate hosts.toml, pointing at the staged CA.
+    let seen = lab.containerd.trials();
+    assert_eq!(seen.len(), 1);
+    let (path, text) = &seen[0][0];
+    assert_eq!(path, &format!("{HOST}/hosts.toml"));
+    assert!(
+        text.contains("/trial-") && text.contains("ctrdiag-ca.crt"),
+        "{text}"
+    );
+    let err = lab.controller.apply_fix(prepared, &None).await.unwrap_err();
+    assert!(
+        matches!(err, ControllerError::TrialFailed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(read(&lab.hosts_toml()).is_none(), "certs.d untouched");
+    assert!(lab.containerd.pulls().is_empty(), "no CRI pull either");
+    let stages: Vec<_> = std::fs::read_dir(lab.controller.executor.state_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("trial-"))
+        .collect();
+    assert!(stages.is_empty(), "the stage is removed after the trial");
+}
+
+#[tokio::test]
+async fn a_trial_that_works_lets_the_fix_go_on_and_1_7_says_why_it_has_none() {
+    let on_2_1 = lab("2.1.9", WITH_CONFIG_PATH);
+    on_2_1.containerd.set_trial(Some(pulled()));
+    on_2_1.ca_fix_applies().await;
+
+    let on_1_7 = lab("1.7.24", WITH_CONFIG_PATH);
+    let prepared = on_1_7
+        .controller
+        .prepare_fix(request(RequestedMode::Ca { pem: PEM.into() }))
+        .await
+        .unwrap();
+    match prepared.trial {
+        Some(crate::trial::Trial::Skipped { reason }) => {
+            assert!(
+                reason.contains("ignores a staged hosts directory"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 }

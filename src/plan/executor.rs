@@ -349,6 +349,10 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     meta: Some(meta),
                 })?;
                 failpoint(kind, "backup", n);
+                let dirs = fsops::missing_parents(path);
+                if !dirs.is_empty() {
+                    journal.append(&Event::CreatedDirs { step: n, dirs })?;
+                }
                 journal.append(&Event::Started { step: n })?;
                 failpoint(kind, "started", n);
                 fsops::atomic_write(path, after.as_bytes(), meta)?;
@@ -383,7 +387,18 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
             Step::RestartUnit { unit, .. } => {
                 journal.append(&Event::Started { step: n })?;
                 failpoint(kind, "started", n);
-                self.restart_unlocked(unit).await?;
+                if let Err(e) = self.restart_unlocked(unit).await {
+                    if let ApplyError::Systemd(
+                        SystemdError::Connect { .. } | SystemdError::Call { .. },
+                    ) = &e
+                    {
+                        journal.append(&Event::NotRestarted {
+                            step: n,
+                            containerd: self.containerd_instance().await,
+                        })?;
+                    }
+                    return Err(e);
+                }
             }
         }
         failpoint(kind, "done", n);
@@ -421,6 +436,37 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Names the running containerd so a restart shows: its pid (Introspection, 1.7+),
+    /// else its socket's inode (containerd binds a new socket at every start).
+    async fn containerd_instance(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(pid) = self
+            .inner
+            .containerd
+            .loaded()
+            .await
+            .ok()
+            .and_then(|l| l.pid)
+        {
+            return Some(format!("pid {pid}"));
+        }
+        let socket = std::fs::metadata(self.inner.containerd.socket()).ok()?;
+        Some(format!("socket inode {}", socket.ino()))
+    }
+
+    /// Whether containerd may be running on the files restart step `step` of `record`
+    /// led to: the restart was requested (or may have been), or containerd restarted
+    /// since on its own. Only then does an undo restart it again.
+    async fn restarted_since(&self, record: &ChangeRecord, step: usize) -> bool {
+        match record.not_restarted(step) {
+            None => true,
+            Some(before) => {
+                let now = self.containerd_instance().await;
+                before.is_none() || now.is_none() || before != now.as_deref()
             }
         }
     }
@@ -505,15 +551,21 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                                 return Err(refuse(path));
                             }
                         }
-                        // The step created the file: take it out of use (kept, not deleted).
-                        _ => match current {
-                            None => {}
-                            Some(bytes) if bytes == after.as_bytes() => {
-                                let parked = journal.backup_path(n).with_extension("created");
-                                fsops::move_file(path, &parked)?;
+                        // The step created the file: take it out of use (kept, not deleted),
+                        // and the directories it made for it when nothing else is in them.
+                        _ => {
+                            match current {
+                                None => {}
+                                Some(bytes) if bytes == after.as_bytes() => {
+                                    let parked = journal.backup_path(n).with_extension("created");
+                                    fsops::move_file(path, &parked)?;
+                                }
+                                Some(_) => return Err(refuse(path)),
                             }
-                            Some(_) => return Err(refuse(path)),
-                        },
+                            for dir in record.created_dirs(n).iter().rev() {
+                                fsops::remove_empty_dir(dir)?;
+                            }
+                        }
                     }
                 }
                 Step::MoveToBackup { path, .. } => {
@@ -532,7 +584,11 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                         "a removed image is not restored; the next pull fetches it again"
                     );
                 }
-                Step::RestartUnit { unit, .. } => restart_unit = Some(unit.clone()),
+                Step::RestartUnit { unit, .. } => {
+                    if self.restarted_since(record, n).await {
+                        restart_unit = Some(unit.clone());
+                    }
+                }
             }
             failpoint(kind, "undo", n);
         }

@@ -107,6 +107,33 @@ fn check_dir(path: &Path) -> Result<(), FsError> {
 /// Creates the missing directories of `path` with mode 0755 (what containerd's
 /// certs.d expects, set explicitly so a process umask cannot narrow it), fsyncing each
 /// new directory's parent so the entry survives a crash.
+/// The directories writing `path` would create, outermost first.
+pub fn missing_parents(path: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = path
+        .ancestors()
+        .skip(1)
+        .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+/// Removes `dir` if it is an empty directory (not a symlink); anything else, or a
+/// directory that holds something, stays as it is.
+pub fn remove_empty_dir(dir: &Path) -> Result<(), FsError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => return Ok(()),
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => sync_dir(dir.parent().unwrap_or(Path::new("/"))),
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("remove directory", dir)(e)),
+    }
+}
+
 fn create_parents(path: &Path) -> Result<(), FsError> {
     create_dirs(path.parent().unwrap_or(Path::new("/")), 0o755)
 }

@@ -52,6 +52,7 @@ pub fn controller_for(settings: &Settings, clock: Arc<dyn Clock>) -> LiveControl
             containerd_config: settings.containerd_config.clone(),
             certs_dir: settings.certs_dir.clone(),
             containerd_unit: settings.containerd_unit.clone(),
+            containerd_bin: settings.containerd_bin.clone(),
             credential_files: settings.credential_files.clone(),
             credential_provider_config: settings.credential_provider_config.clone(),
             cert_expiry_warning: settings.cert_expiry_warning,

@@ -64,9 +64,9 @@ fn controller_code(err: &ControllerError) -> Code {
         ControllerError::Systemd(s) => systemd_code(s),
         ControllerError::Fix(f) => fix_code(f),
         ControllerError::NodeFiles(n) => node_files_code(n),
-        ControllerError::ContainerdVersionUnknown { .. } | ControllerError::NothingToRollBack => {
-            Code::FailedPrecondition
-        }
+        ControllerError::ContainerdVersionUnknown { .. }
+        | ControllerError::NothingToRollBack
+        | ControllerError::TrialFailed { .. } => Code::FailedPrecondition,
         ControllerError::Internal(_) => Code::Internal,
         ControllerError::Creds(c) => creds_code(c),
         ControllerError::Purge(p) => match p {
@@ -190,6 +190,6 @@ fn node_files_code(err: &NodeFilesError) -> Code {
         NodeFilesError::TooLarge { .. }
         | NodeFilesError::NotText { .. }
         | NodeFilesError::Config { .. } => Code::FailedPrecondition,
-        NodeFilesError::List { .. } => Code::Internal,
+        NodeFilesError::List { .. } | NodeFilesError::Inspect { .. } => Code::Internal,
     }
 }

@@ -88,6 +88,20 @@ pub enum Event {
     Done {
         step: usize,
     },
+    /// Step `step` is about to create these directories (outermost first) to hold its
+    /// new file; its undo removes them again when they are empty.
+    CreatedDirs {
+        step: usize,
+        dirs: Vec<std::path::PathBuf>,
+    },
+    /// Step `step`'s restart never reached the unit manager (no bus, or it refused the
+    /// call): containerd went on running as it was, as the instance `containerd` names
+    /// (its pid, or its socket's inode; `None` when neither could be read). An undo
+    /// then restarts it only if it has restarted since.
+    NotRestarted {
+        step: usize,
+        containerd: Option<String>,
+    },
     /// Every step ran and the verification held.
     Applied,
     /// Everything was undone; why.
@@ -198,6 +212,30 @@ impl Listed {
 
 impl ChangeRecord {
     /// Steps that were started (and so may have changed the node), in order.
+    /// The directories step `step` created, outermost first.
+    pub fn created_dirs(&self, step: usize) -> &[std::path::PathBuf] {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                Event::CreatedDirs { step: s, dirs } if *s == step => Some(dirs.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The containerd instance that kept running when restart step `step` never
+    /// reached the unit manager (`Some(None)`: it could not be named); `None` when
+    /// that restart was requested (or may have been).
+    pub fn not_restarted(&self, step: usize) -> Option<Option<&str>> {
+        self.events.iter().find_map(|e| match e {
+            Event::NotRestarted {
+                step: s,
+                containerd,
+            } if *s == step => Some(containerd.as_deref()),
+            _ => None,
+        })
+    }
+
     pub fn started_steps(&self) -> Vec<usize> {
         self.events
             .iter()

@@ -564,6 +564,7 @@ mod tests {
                 config_file: "/etc/containerd/config.toml".into(),
                 config: ConfigToml::parse(config).unwrap(),
                 hosts_dirs: Vec::new(),
+                named_files: Default::default(),
             },
             config_exists: exists,
             imported: Vec::new(),

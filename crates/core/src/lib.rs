@@ -19,6 +19,7 @@
 //! - [`managed`]: a fix on a node whose configuration k3s, RKE2 or Bottlerocket owns,
 //!   as the change to make in the owner's format.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
+//! - [`trial`]: the hosts directory a plan would leave, staged for a trial pull.
 //! - [`ttl`]: when insecure settings end.
 //! - [`redact`]: secrets out of every text shown to people.
 
@@ -36,4 +37,5 @@ pub mod plan;
 pub mod probe;
 pub mod redact;
 pub mod registry;
+pub mod trial;
 pub mod ttl;

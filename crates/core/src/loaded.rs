@@ -24,6 +24,8 @@ const DEPRECATION_PREFIX: &str = "io.containerd.deprecation/";
 pub struct Loaded {
     pub plugins: Vec<PluginState>,
     pub deprecations: Vec<Deprecation>,
+    /// containerd's process id (`Server().pid`): tells whether it restarted.
+    pub pid: Option<u64>,
 }
 
 /// One plugin as containerd registered it.
@@ -212,6 +214,7 @@ mod tests {
                 ),
             ],
             deprecations: vec![],
+            pid: None,
         };
         let found = loaded_findings(&loaded);
         assert_eq!(found.len(), 1);
@@ -245,6 +248,7 @@ mod tests {
                 plugin("io.containerd.cri.v1", "runtime", None),
             ],
             deprecations: vec![],
+            pid: None,
         };
         let names: Vec<String> = loaded_findings(&loaded)
             .iter()
@@ -264,6 +268,7 @@ mod tests {
         let without = Loaded {
             plugins: vec![snapshotter()],
             deprecations: vec![],
+            pid: None,
         };
         assert_eq!(loaded_findings(&without), [LoadedFinding::CriMissing]);
         assert!(loaded_findings(&Loaded::default()).is_empty());
@@ -301,6 +306,7 @@ mod tests {
         let found = loaded_findings(&Loaded {
             plugins: vec![],
             deprecations: vec![other.clone()],
+            pid: None,
         });
         assert_eq!(found, [LoadedFinding::Deprecated(other)]);
         assert_eq!(found[0].cause(), CauseCode::ConfigDeprecated);

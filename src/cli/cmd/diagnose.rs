@@ -31,6 +31,11 @@ pub async fn run(
                 "remedies": f.remedies.iter().map(|m| json!({"text": m.text, "command": m.command})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "tried": r.tried,
+            "lookup": r.lookup.iter().map(|p| json!({
+                "kind": p.kind, "path": p.path, "state": p.state, "detail": p.detail, "files": p.files,
+                "ca_files": p.ca_files.iter().map(|c| json!({"path": c.path, "exists": c.exists})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "lookup_notes": r.lookup_notes,
             "pull": r.pull.as_ref().map(|p| json!({
                 "ok": p.ok, "image_id": p.image_id, "cause": p.cause, "message": p.message, "duration_ms": p.duration_ms,
             })),
@@ -53,6 +58,7 @@ fn print_report(r: &pb::DiagnoseResponse) {
         println!("  {t}");
     }
     println!();
+    print_lookup(r);
     if r.findings.is_empty() {
         println!("No problem found.");
     } else {
@@ -86,4 +92,51 @@ fn print_report(r: &pb::DiagnoseResponse) {
             )
         }
     );
+}
+
+/// containerd's lookup for the host, one line a place: the operator's "why is my
+/// hosts.toml ignored?" answered by the order and the one place that wins.
+fn print_lookup(r: &pb::DiagnoseResponse) {
+    if r.lookup.is_empty() {
+        return;
+    }
+    let who = if r.containerd_version.is_empty() {
+        "containerd".to_string()
+    } else {
+        format!("containerd {}", r.containerd_version)
+    };
+    println!(
+        "Where {who} looks for {} (the first place that exists wins; nothing is merged):",
+        r.host
+    );
+    for note in &r.lookup_notes {
+        println!("  note: {note}");
+    }
+    let width = r.lookup.iter().map(|p| p.path.len()).max().unwrap_or(0);
+    for (i, p) in r.lookup.iter().enumerate() {
+        let state = match p.state.as_str() {
+            "wins" => "WINS".to_string(),
+            other => other.replace('_', " "),
+        };
+        let files = if p.files.is_empty() {
+            String::new()
+        } else if p.state == "shadowed" {
+            format!(" (ignored: {})", p.files.join(", "))
+        } else {
+            format!(": {}", p.files.join(", "))
+        };
+        println!("  {}. {:width$}  {state}{files}", i + 1, p.path);
+        if !p.detail.is_empty() {
+            println!("     {}", p.detail);
+        }
+        for ca in &p.ca_files {
+            let there = match ca.exists {
+                Some(true) => "",
+                Some(false) => " (MISSING)",
+                None => " (not checked)",
+            };
+            println!("     CA {}{there}", ca.path);
+        }
+    }
+    println!();
 }

@@ -5,6 +5,7 @@
 use serde_json::json;
 use tokio_stream::StreamExt;
 
+use super::trial_failed;
 use super::{Client, plan_json, print_json, print_plan};
 use crate::api::v1 as pb;
 use crate::api::v1::fix_event::Event;
@@ -154,6 +155,10 @@ pub async fn follow(
             })),
             "expires": (r.expires_unix > 0).then(|| timestamp(r.expires_unix)),
         })),
+        Output::Table if !r.executed && trial_failed(&plan) && r.reason.is_empty() => {
+            println!("(dry run: nothing was changed; the fix would stop at its failed trial)")
+        }
+        Output::Table if !r.executed && trial_failed(&plan) => println!("stopped: {}", r.reason),
         Output::Table if !r.executed => println!("(dry run: nothing was changed)"),
         Output::Table if r.ok => {
             if let Some(v) = &r.verify {
@@ -170,17 +175,21 @@ pub async fn follow(
                 );
             }
         }
-        Output::Table => {
-            if let Some(v) = &r.verify {
+        Output::Table => match &r.verify {
+            Some(v) => {
                 println!("      still failing: {}", v.message);
+                println!(
+                    "undone: change {} did not fix the pull and was rolled back: {}",
+                    r.change_id, r.reason
+                );
             }
-            println!(
-                "undone: change {} did not fix the pull and was rolled back: {}",
+            None => println!(
+                "undone: change {} stopped ({}); every file it wrote has its previous bytes again",
                 r.change_id, r.reason
-            );
-        }
+            ),
+        },
     }
-    Ok(if !r.executed || r.ok {
+    Ok(if (!r.executed && !trial_failed(&plan)) || r.ok {
         Exit::Ok
     } else {
         Exit::Problem

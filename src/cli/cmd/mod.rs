@@ -62,6 +62,29 @@ fn print_plan(plan: &pb::PlanView) {
         &plan.diff,
     );
     println!("{}", text.trim_end());
+    if let Some(t) = &plan.trial {
+        println!("{}", trial_line(t));
+    }
+}
+
+/// The trial as the plan output shows it.
+fn trial_line(t: &pb::Trial) -> String {
+    match (t.ran, t.ok) {
+        (false, _) => format!("trial pull: not run ({})", t.skipped_reason),
+        (true, true) => format!(
+            "trial pull through the staged hosts directory (Transfer service): ok ({} ms)",
+            t.duration_ms
+        ),
+        (true, false) => format!(
+            "trial pull through the staged hosts directory (Transfer service): FAILED, {} ({} ms): {}",
+            t.cause, t.duration_ms, t.message
+        ),
+    }
+}
+
+/// Whether the plan's trial ran and failed (the fix then writes nothing).
+fn trial_failed(plan: &pb::PlanView) -> bool {
+    plan.trial.as_ref().is_some_and(|t| t.ran && !t.ok)
 }
 
 fn plan_json(plan: &pb::PlanView) -> serde_json::Value {
@@ -71,6 +94,14 @@ fn plan_json(plan: &pb::PlanView) -> serde_json::Value {
         "verify_pull": plan.verify_pull,
         "diff": plan.diff,
         "restarts_containerd": plan.restarts_containerd,
+        "trial": plan.trial.as_ref().map(|t| json!({
+            "ran": t.ran,
+            "ok": t.ok,
+            "cause": (!t.cause.is_empty()).then_some(&t.cause),
+            "message": t.message,
+            "duration_ms": t.duration_ms,
+            "skipped_reason": (!t.ran).then_some(&t.skipped_reason),
+        })),
     })
 }
 

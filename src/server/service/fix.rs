@@ -129,15 +129,24 @@ impl DiagnosticsService {
         dry_run: bool,
     ) -> Result<FixStream, ServiceError> {
         let (tx, rx) = mpsc::channel(64);
-        let _ = tx
-            .send(event(pb::fix_event::Event::Plan((&prepared.plan).into())))
-            .await;
-        if dry_run {
-            let _ = tx
-                .send(event(
-                    pb::fix_event::Event::Result(pb::FixResult::default()),
-                ))
-                .await;
+        let mut plan = pb::PlanView::from(&prepared.plan);
+        plan.trial = prepared.trial.as_ref().map(Into::into);
+        let _ = tx.send(event(pb::fix_event::Event::Plan(plan))).await;
+        let stopped = prepared.trial.as_ref().filter(|t| t.failed() && !dry_run);
+        if dry_run || stopped.is_some() {
+            let reason = stopped
+                .map(|t| {
+                    ControllerError::TrialFailed {
+                        trial: t.describe(),
+                    }
+                    .to_string()
+                })
+                .unwrap_or_default();
+            let result = pb::FixResult {
+                reason,
+                ..Default::default()
+            };
+            let _ = tx.send(event(pb::fix_event::Event::Result(result))).await;
             return Ok(ReceiverStream::new(rx));
         }
         let controller = Arc::clone(&self.controller);

@@ -105,6 +105,7 @@ fn facts(config: &str, dirs: Vec<HostsDirFacts>) -> NodeFiles {
             config_file: "/etc/containerd/config.toml".into(),
             config: ConfigToml::parse(config).unwrap(),
             hosts_dirs: dirs,
+            named_files: Default::default(),
         },
         config_exists: true,
         imported: Vec::new(),

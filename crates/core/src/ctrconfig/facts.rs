@@ -1,6 +1,6 @@
 //! What the adapters read from the node, handed to the pure planner and findings.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::config_toml::ConfigToml;
 
@@ -29,6 +29,10 @@ pub struct NodeFacts {
     pub config: ConfigToml,
     /// Every directory under every `config_path` root (empty when there is none).
     pub hosts_dirs: Vec<HostsDirFacts>,
+    /// The CA files the hosts.toml files and legacy tables name ([`super::lookup::named_ca_files`]),
+    /// and whether each exists as a file: a CA that is missing is the next thing an
+    /// operator asks about once they know which hosts.toml containerd reads.
+    pub named_files: BTreeMap<String, bool>,
 }
 
 impl NodeFacts {

@@ -29,12 +29,24 @@ pub enum Finding {
     MultiRootIgnored { config_path: String },
     /// A hosts.toml containerd drops (and falls back to `*.crt` files).
     HostsTomlInvalid { path: String, problems: Vec<String> },
+    /// A hosts.toml containerd ignores for `host` because the directory `by` comes first
+    /// in its lookup (it merges nothing). `expected`: it is `_default` behind the host's
+    /// own configured directory, which is how `_default` is meant to work.
+    HostsTomlShadowed {
+        host: String,
+        path: String,
+        by: String,
+        expected: bool,
+    },
     /// `mirrors`, `configs` or `auths` in use: deprecated since 1.5.
     DeprecatedLegacyRegistry { sections: Vec<&'static str> },
     /// The file has no `version` key and is read with the old version 1 layout.
     ConfigVersion1,
     /// A file version this containerd cannot read.
     ConfigVersionUnreadable { file: u32 },
+    /// containerd's own merge (`config dump`) uses a registry setting differently from
+    /// config.toml: an import, or 1.x replacing the CRI section wholesale.
+    DiffersFromEffective { description: String },
 }
 
 impl fmt::Display for Finding {
@@ -65,6 +77,25 @@ impl fmt::Display for Finding {
                 "{path} is not used by containerd: {}",
                 problems.join("; ")
             ),
+            Finding::HostsTomlShadowed {
+                host,
+                path,
+                by,
+                expected: true,
+            } => write!(
+                f,
+                "{path} does not apply to {host}: containerd reads {by} instead and merges nothing"
+            ),
+            Finding::HostsTomlShadowed {
+                host,
+                path,
+                by,
+                expected: false,
+            } => write!(
+                f,
+                "{path} is ignored for {host}: containerd reads {by} first and merges nothing; \
+                 put the settings there, or remove that directory"
+            ),
             Finding::DeprecatedLegacyRegistry { sections } => write!(
                 f,
                 "registry {} in config.toml are deprecated since containerd 1.5 (and switch 2.x CRI \
@@ -75,6 +106,7 @@ impl fmt::Display for Finding {
                 "config.toml has no `version` and is read with the version 1 layout, which \
                  containerd 2.x no longer reads; add `version = 2` with the long plugin names",
             ),
+            Finding::DiffersFromEffective { description } => f.write_str(description),
             Finding::ConfigVersionUnreadable { file } => write!(
                 f,
                 "config.toml is a version {file} file, which this containerd cannot read; migrate \
@@ -88,9 +120,10 @@ impl Finding {
     /// The stable cause code (DESIGN.md) this finding is reported under.
     pub fn cause(&self) -> CauseCode {
         match self {
-            Finding::ConfigIgnored { .. } | Finding::MultiRootIgnored { .. } => {
-                CauseCode::ConfigIgnored
-            }
+            Finding::ConfigIgnored { .. }
+            | Finding::MultiRootIgnored { .. }
+            | Finding::HostsTomlShadowed { .. }
+            | Finding::DiffersFromEffective { .. } => CauseCode::ConfigIgnored,
             Finding::ConfigConflict { .. } => CauseCode::ConfigConflict,
             Finding::HostsTomlInvalid { .. } => CauseCode::HostsTomlInvalid,
             Finding::ConfigVersionUnreadable { .. } => CauseCode::ConfigUnreadable,

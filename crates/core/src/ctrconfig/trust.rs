@@ -2,12 +2,13 @@
 //! configuration the way containerd reads it (version-aware): the hosts.toml in the
 //! directory it picks (or, on 1.x without `config_path`, the legacy tables), with the
 //! CA files it adds to the system pool, whether it skips verification, and whether it
-//! speaks plain HTTP. The findings engine reasons with this; it is also where
-//! containerd looks that diagnose shows.
+//! speaks plain HTTP. Which place containerd picks is [`super::lookup`]'s to say; this
+//! module reads one place. The findings engine reasons with the result.
 
-use super::facts::NodeFacts;
-use super::hosts_dir::{effective_hosts_dir, join};
+use super::facts::{HostsDirFacts, NodeFacts};
+use super::hosts_dir::join;
 use super::hosts_toml::HostsToml;
+use super::lookup::lookup;
 use super::version::ContainerdVersion;
 use crate::registry::host::RegistryHost;
 
@@ -20,7 +21,8 @@ pub struct HostTrust {
     pub skip_verify: bool,
     /// containerd talks plain HTTP to the registry itself (`http://host`).
     pub plain_http: bool,
-    /// The file that says so: a hosts.toml, or config.toml for the legacy tables.
+    /// The file that says so: a hosts.toml, or config.toml for the legacy tables (for
+    /// a directory without a usable hosts.toml, the directory whose `*.crt` it loads).
     pub source: Option<String>,
     /// That hosts.toml's text, when it is one.
     pub hosts_toml: Option<String>,
@@ -33,84 +35,129 @@ impl HostTrust {
     }
 }
 
-/// What containerd `version` does for `host` with the configuration in `facts`.
+/// What containerd `version` does for `host` with the configuration in `facts`: the
+/// settings of the place that wins containerd's lookup.
 pub fn host_trust(
     facts: &NodeFacts,
     host: &RegistryHost,
     version: &ContainerdVersion,
 ) -> HostTrust {
-    let cf = facts.config.facts();
-    let Some(cp) = &cf.config_path else {
-        return legacy_trust(facts, host, version);
+    lookup(facts, host, version).trust
+}
+
+/// How containerd reads one hosts directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DirReading {
+    /// Its hosts.toml.
+    HostsToml,
+    /// No usable hosts.toml: containerd takes Docker's layout instead (`*.crt` are CAs,
+    /// `*.cert` with a matching `.key` are client pairs). `problem` says why a
+    /// hosts.toml that is there was dropped.
+    CertFiles { problem: Option<String> },
+}
+
+/// What the hosts directory `d` configures for `host` on containerd `version`, and
+/// how containerd reads it (containerd's `loadHostDir`: an empty, unparsable or
+/// rejected hosts.toml falls back to the certificate files, without saying so).
+pub(crate) fn dir_trust(
+    d: &HostsDirFacts,
+    host: &RegistryHost,
+    version: &ContainerdVersion,
+) -> (HostTrust, DirReading) {
+    let base = join(&d.root, &d.name);
+    let parsed = match d.hosts_toml.as_deref() {
+        None | Some("") => Err(None),
+        Some(text) => match HostsToml::parse(text) {
+            Err(e) => Err(Some(e.to_string())),
+            Ok(h) => match h.problems(version).first() {
+                Some(p) => Err(Some(p.to_string())),
+                None => Ok(h),
+            },
+        },
     };
-    for root in cp.roots() {
-        let Some(dir) = effective_hosts_dir(host, version, &facts.dir_names(root)) else {
-            continue;
-        };
-        let Some(d) = facts.dir(root, &dir) else {
-            continue;
-        };
-        let base = join(root, &dir);
-        let Some(text) = &d.hosts_toml else {
-            return HostTrust::default();
-        };
-        let mut trust = HostTrust {
-            source: Some(join(&base, "hosts.toml")),
-            hosts_toml: Some(text.clone()),
-            ..HostTrust::default()
-        };
-        // A file containerd cannot parse is ignored by it: nothing is configured.
-        let Ok(h) = HostsToml::parse(text) else {
-            return trust;
-        };
-        let http_self = format!("http://{host}");
-        let is_self_http = |url: &str| url.trim_end_matches('/') == http_self;
-        trust.plain_http =
-            h.server().is_some_and(is_self_http) || h.hosts().iter().any(|e| is_self_http(&e.url));
-        trust.skip_verify = h.top_level().skip_verify == Some(true)
+    let h = match parsed {
+        Ok(h) => h,
+        Err(problem) => {
+            let trust = HostTrust {
+                ca_files: d
+                    .other_files
+                    .iter()
+                    .filter(|f| f.ends_with(".crt"))
+                    .map(|f| join(&base, f))
+                    .collect(),
+                source: Some(base),
+                ..HostTrust::default()
+            };
+            return (trust, DirReading::CertFiles { problem });
+        }
+    };
+    let http_self = format!("http://{host}");
+    let is_self_http = |url: &str| url.trim_end_matches('/') == http_self;
+    let trust = HostTrust {
+        plain_http: h.server().is_some_and(is_self_http)
+            || h.hosts().iter().any(|e| is_self_http(&e.url)),
+        skip_verify: h.top_level().skip_verify == Some(true)
             || h.hosts()
                 .iter()
-                .any(|e| e.settings.skip_verify == Some(true));
-        trust.ca_files = h
-            .hosts()
-            .iter()
-            .flat_map(|e| e.settings.ca.clone())
-            .chain(h.top_level().ca.clone())
-            .map(|ca| {
-                if ca.starts_with('/') {
-                    ca
-                } else {
-                    join(&base, &ca)
-                }
-            })
-            .collect();
-        return trust;
-    }
-    HostTrust::default()
+                .any(|e| e.settings.skip_verify == Some(true)),
+        ca_files: hosts_toml_cas(&h, &base),
+        source: Some(join(&base, "hosts.toml")),
+        hosts_toml: d.hosts_toml.clone(),
+    };
+    (trust, DirReading::HostsToml)
+}
+
+/// The CA files a hosts.toml in directory `base` names, relative ones resolved against
+/// `base` as containerd does (`makeAbsPath`).
+pub(crate) fn hosts_toml_cas(h: &HostsToml, base: &str) -> Vec<String> {
+    h.hosts()
+        .iter()
+        .flat_map(|e| e.settings.ca.iter())
+        .chain(h.top_level().ca.iter())
+        .map(|ca| {
+            if ca.starts_with('/') {
+                ca.clone()
+            } else {
+                join(base, ca)
+            }
+        })
+        .collect()
 }
 
 /// The legacy `configs.<host>.tls` and `mirrors.<host>` tables, where this version
 /// reads them (1.x without `config_path`; 2.x ignores `configs.<host>.tls`).
-fn legacy_trust(facts: &NodeFacts, host: &RegistryHost, version: &ContainerdVersion) -> HostTrust {
+pub(crate) fn legacy_trust(
+    facts: &NodeFacts,
+    host: &RegistryHost,
+    version: &ContainerdVersion,
+) -> HostTrust {
     let cf = facts.config.facts();
     let mut trust = HostTrust::default();
-    let names_host = |key: &str| key.parse::<RegistryHost>().is_ok_and(|k| &k == host);
     if version.honours_legacy_tls() {
-        for t in cf.legacy_tls.iter().filter(|t| names_host(&t.host)) {
+        for t in cf.legacy_tls.iter().filter(|t| names_host(&t.host, host)) {
             trust.ca_files.extend(t.ca_file.clone());
             trust.skip_verify |= t.insecure_skip_verify == Some(true);
         }
     }
     let http_self = format!("http://{host}");
-    trust.plain_http = cf.mirrors.iter().filter(|m| names_host(&m.host)).any(|m| {
-        m.endpoints
-            .first()
-            .is_some_and(|e| e.trim_end_matches('/') == http_self)
-    });
+    trust.plain_http = cf
+        .mirrors
+        .iter()
+        .filter(|m| names_host(&m.host, host))
+        .any(|m| {
+            m.endpoints
+                .first()
+                .is_some_and(|e| e.trim_end_matches('/') == http_self)
+        });
     if trust.is_configured() {
         trust.source = Some(facts.config_file.clone());
     }
     trust
+}
+
+/// Whether a legacy table key (`"host:port"` as written) is `host`'s.
+pub(crate) fn names_host(key: &str, host: &RegistryHost) -> bool {
+    key.parse::<RegistryHost>().is_ok_and(|k| &k == host)
 }
 
 #[cfg(test)]
@@ -123,6 +170,7 @@ mod tests {
             config_file: "/etc/containerd/config.toml".into(),
             config: ConfigToml::parse(config).unwrap(),
             hosts_dirs: dirs,
+            named_files: Default::default(),
         }
     }
 

@@ -107,6 +107,15 @@ impl ContainerdVersion {
         self.at_least(1, 7, 0)
     }
 
+    /// The Transfer service pulls through the hosts directory a request names
+    /// (`RegistryResolver.host_dir`), so a staged hosts.toml can be tried. Measured:
+    /// 2.1.9 does; 1.7.24 pulls with its default resolver whatever the request says (a
+    /// trial with the right CA failed with "unknown authority"), so a trial there would
+    /// prove nothing.
+    pub fn transfer_takes_hosts_dir(&self) -> bool {
+        self.major >= 2
+    }
+
     /// 1.x up to 1.7.31 reject a hosts.toml without any `[host."..."]` table with
     /// ``invalid `host` tree`` and fall back to certificate files (LAB.md).
     pub fn requires_host_table(&self) -> bool {
@@ -218,6 +227,7 @@ mod tests {
         );
         assert!(!v("1.4.13").supports_hosts_dir() && v15.supports_hosts_dir());
         assert!(!v1616.has_default_hosts_dir() && v1617.has_default_hosts_dir());
+        assert!(!v1724.transfer_takes_hosts_dir() && v219.transfer_takes_hosts_dir());
         assert!(v170.has_default_hosts_dir() && v219.has_default_hosts_dir());
         assert!(v1620.honours_legacy_tls() && v1724.honours_legacy_tls());
         assert!(!v2_0.honours_legacy_tls() && !v219.honours_legacy_tls());

@@ -286,9 +286,14 @@ fn add_loaded(out: &mut Vec<Finding>, f: &LoadedFinding) {
 fn config_finding(f: &ConfigFinding) -> Finding {
     let cause = f.cause();
     let severity = match f {
-        ConfigFinding::DeprecatedLegacyRegistry { .. } | ConfigFinding::ConfigVersion1 => {
-            Severity::Warning
-        }
+        ConfigFinding::DeprecatedLegacyRegistry { .. }
+        | ConfigFinding::ConfigVersion1
+        // What it breaks shows as the pull's own finding; this says why.
+        | ConfigFinding::DiffersFromEffective { .. }
+        | ConfigFinding::HostsTomlShadowed {
+            expected: false, ..
+        } => Severity::Warning,
+        ConfigFinding::HostsTomlShadowed { expected: true, .. } => Severity::Info,
         _ => Severity::Error,
     };
     let remedies = match f {
@@ -302,6 +307,10 @@ fn config_finding(f: &ConfigFinding) -> Finding {
                 Some("ctrdiag fix REGISTRY --remove-overrides --all-hosts".into()),
             ),
         ],
+        ConfigFinding::DiffersFromEffective { .. } => vec![remedy(
+            "edit the file that decides the setting (named above), or merge its CRI registry section into config.toml; ctrdiag's fix does not edit config.toml while an import sets registry settings",
+            None,
+        )],
         ConfigFinding::MultiRootIgnored { .. } => vec![remedy(
             "a fix sets a single config_path root in the same change",
             Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
@@ -309,6 +318,15 @@ fn config_finding(f: &ConfigFinding) -> Finding {
         ConfigFinding::HostsTomlInvalid { .. } => vec![remedy(
             "correct the named line, or let ctrdiag write a usable hosts.toml for the registry",
             Some("ctrdiag fix REGISTRY --ca /path/to/ca.crt --dry-run".into()),
+        )],
+        ConfigFinding::HostsTomlShadowed { expected: true, .. } => Vec::new(),
+        ConfigFinding::HostsTomlShadowed {
+            host,
+            expected: false,
+            ..
+        } => vec![remedy(
+            "or let ctrdiag write the host's hosts.toml into the directory containerd reads",
+            Some(format!("ctrdiag fix {host} --ca /path/to/ca.crt --dry-run")),
         )],
         ConfigFinding::DeprecatedLegacyRegistry { .. } => vec![remedy(
             "move the registry settings to hosts.toml; a CA fix does it for one registry",
@@ -321,11 +339,17 @@ fn config_finding(f: &ConfigFinding) -> Finding {
             )]
         }
     };
+    let evidence = match f {
+        ConfigFinding::HostsTomlShadowed { path, by, .. } => {
+            vec![ev("ignored", path.clone()), ev("read instead", by.clone())]
+        }
+        _ => Vec::new(),
+    };
     Finding {
         cause,
         severity,
         summary: f.to_string(),
-        evidence: Vec::new(),
+        evidence,
         remedies,
     }
 }

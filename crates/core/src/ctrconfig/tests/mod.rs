@@ -4,6 +4,7 @@
 mod config;
 mod findings;
 mod hosts;
+mod lookup;
 mod plan;
 mod props;
 mod real_defaults;
@@ -31,6 +32,7 @@ pub(super) fn node(text: &str, dirs: Vec<HostsDirFacts>) -> NodeFacts {
         config_file: "/etc/containerd/config.toml".to_string(),
         config: cfg(text),
         hosts_dirs: dirs,
+        named_files: Default::default(),
     }
 }
 
