@@ -28,8 +28,8 @@
 //! - [`cli`]: the `ctrdiag` command line client.
 
 pub use ctrdiag_core::{
-    cache, cause, change, creds, ctrconfig, detect, diagnose, explain, fix, loaded, redact, trial,
-    ttl,
+    cache, cause, change, creds, ctrconfig, detect, diagnose, explain, fix, loaded, managed,
+    redact, trial, ttl,
 };
 
 pub mod api;

@@ -1,12 +1,17 @@
 //! Reads containerd's configuration from the node into [`NodeFacts`]: config.toml and
 //! every directory under its `config_path` roots, and whether the CA files they name
-//! exist. An adapter: it reads, never writes, never follows symlinks to read (only to
-//! see whether a named CA file is there), and bounds what it reads.
+//! exist; and what tells who owns it (k3s's templates and registries.yaml,
+//! /etc/os-release). An adapter: it reads, never writes, never follows symlinks to read
+//! (only to see whether a named CA file is there, and for os-release, which is one by
+//! design), and bounds what it reads.
 
 use std::path::{Path, PathBuf};
 
 pub use crate::ctrconfig::NodeFiles;
-use crate::ctrconfig::{ConfigError, ConfigToml, ContainerdVersion, HostsDirFacts, NodeFacts};
+use crate::ctrconfig::owner::{CONFIG_TEMPLATES, OwnerFacts, decide};
+use crate::ctrconfig::{
+    ConfigError, ConfigToml, ContainerdVersion, Generator, HostsDirFacts, NodeFacts, Owner,
+};
 use crate::plan::fsops::{self, FsError};
 use crate::plan::sha256_hex;
 
@@ -19,7 +24,7 @@ const MAX_HOSTS_DIRS: usize = 10_000;
 pub enum NodeFilesError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("{} is {len} bytes: too large for a containerd configuration file", .path.display())]
+    #[error("{} is {len} bytes: too large for a configuration file (containerd's, a registries.yaml, an os-release); check what the file is", .path.display())]
     TooLarge { path: PathBuf, len: usize },
     #[error("{} is not UTF-8 text", .path.display())]
     NotText { path: PathBuf },
@@ -134,6 +139,92 @@ fn expand_imports(config_file: &Path, imports: &[String]) -> Result<Vec<String>,
     Ok(out)
 }
 
+/// Who owns containerd's configuration, and the owner's registries file (k3s, RKE2)
+/// with its text when it exists.
+#[derive(Debug, Clone)]
+pub struct OwnerFiles {
+    pub owner: Owner,
+    pub registries_file: String,
+    pub registries_text: Option<String>,
+}
+
+/// os-release is a few hundred bytes; anything larger is not one.
+const MAX_OS_RELEASE_BYTES: u64 = 64 << 10;
+
+/// Reads what decides who owns containerd's configuration at `config_file` (its first
+/// line, the config templates next to it, the `hosts_dirs` already read, `os_release`),
+/// and then the owner's registries file: `registries` when the settings name one,
+/// else the one the owner reads (`/etc/rancher/k3s/registries.yaml`).
+pub fn read_owner(
+    config_file: &Path,
+    hosts_dirs: &[HostsDirFacts],
+    registries: Option<&Path>,
+    os_release: &Path,
+) -> Result<OwnerFiles, NodeFilesError> {
+    let config_text = read_text(config_file)?;
+    let dir = config_file.parent().unwrap_or(Path::new("/"));
+    let mut templates = Vec::new();
+    for name in CONFIG_TEMPLATES {
+        // Present is enough (k3s reads it through a link too); its text is not needed.
+        if std::fs::symlink_metadata(dir.join(name)).is_ok() {
+            templates.push(name.to_string());
+        }
+    }
+    let os_release_text = read_os_release(os_release)?;
+    let config = config_file.display().to_string();
+    let os = os_release.display().to_string();
+    let owner = decide(&OwnerFacts {
+        config_file: &config,
+        config_text: config_text.as_deref(),
+        templates: &templates,
+        hosts_dirs,
+        os_release_file: &os,
+        os_release: os_release_text.as_deref(),
+    });
+    let registries_file = match (registries, &owner) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, Owner::Generated { by, .. }) => by.registries_file().into(),
+        (None, _) => Generator::K3s.registries_file().into(),
+    };
+    let registries_text = match &owner {
+        Owner::Generated { .. } => read_text(&registries_file)?,
+        Owner::Containerd | Owner::Bottlerocket { .. } => None,
+    };
+    Ok(OwnerFiles {
+        owner,
+        registries_file: registries_file.display().to_string(),
+        registries_text,
+    })
+}
+
+/// The os-release file, followed if it is a link (`/etc/os-release` usually points at
+/// `/usr/lib/os-release`): it is only read, never edited. `None` if absent.
+fn read_os_release(path: &Path) -> Result<Option<String>, NodeFilesError> {
+    use std::io::Read as _;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(NodeFilesError::Fs(FsError::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source,
+            }));
+        }
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_OS_RELEASE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| {
+            NodeFilesError::Fs(FsError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })
+        })?;
+    text_of(path, bytes, MAX_OS_RELEASE_BYTES as usize).map(Some)
+}
+
 /// The smallest config containerd of this version reads as its own format.
 pub fn empty_config(containerd: &ContainerdVersion) -> String {
     if containerd.major >= 2 {
@@ -147,17 +238,20 @@ fn read_text(path: &Path) -> Result<Option<String>, NodeFilesError> {
     let Some((bytes, _)) = fsops::read_regular(path)? else {
         return Ok(None);
     };
-    if bytes.len() > MAX_FILE_BYTES {
+    text_of(path, bytes, MAX_FILE_BYTES).map(Some)
+}
+
+/// The text of the file at `path`, which read as `bytes`: at most `max` of them, UTF-8.
+fn text_of(path: &Path, bytes: Vec<u8>, max: usize) -> Result<String, NodeFilesError> {
+    if bytes.len() > max {
         return Err(NodeFilesError::TooLarge {
             path: path.to_path_buf(),
             len: bytes.len(),
         });
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| NodeFilesError::NotText {
-            path: path.to_path_buf(),
-        })
+    String::from_utf8(bytes).map_err(|_| NodeFilesError::NotText {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Whether `path` is a file, following symlinks as containerd does when it opens a CA

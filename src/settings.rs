@@ -59,6 +59,8 @@ struct SettingsFile {
     probe_interval_secs: Option<u64>,
     cert_expiry_warning_days: Option<u64>,
     auto_fix_ca: Option<BTreeMap<String, PathBuf>>,
+    node_manager_registries: Option<PathBuf>,
+    os_release: Option<PathBuf>,
 }
 
 /// Where containerd's log is read from for detection (`containerd_log`).
@@ -139,6 +141,13 @@ pub struct Settings {
     /// Registries whose detected `tls_unknown_authority` runs `fix --ca` with this CA
     /// bundle on its own (`[auto_fix_ca]`; empty: never).
     pub auto_fix_ca: BTreeMap<RegistryHost, PathBuf>,
+    /// The registries file of the node manager that generates containerd's
+    /// configuration (`node_manager_registries`; `None`: the manager's own,
+    /// `/etc/rancher/k3s/registries.yaml` or `/etc/rancher/rke2/registries.yaml`).
+    pub node_manager_registries: Option<PathBuf>,
+    /// The os-release file that tells a Bottlerocket node (`os_release`). A daemon in a
+    /// container names the host's.
+    pub os_release: PathBuf,
 }
 
 impl Settings {
@@ -173,6 +182,8 @@ impl Default for Settings {
             probe_interval: Duration::from_secs(300),
             cert_expiry_warning: Duration::from_secs(14 * 86_400),
             auto_fix_ca: BTreeMap::new(),
+            node_manager_registries: None,
+            os_release: "/etc/os-release".into(),
         }
     }
 }
@@ -318,6 +329,15 @@ impl Settings {
             auto_fix_ca.insert(host, ca);
         }
         Ok(Settings {
+            node_manager_registries: match file.node_manager_registries {
+                None => None,
+                Some(p) => Some(absolute(
+                    "node_manager_registries",
+                    Some(p),
+                    PathBuf::new(),
+                )?),
+            },
+            os_release: absolute("os_release", file.os_release, d.os_release)?,
             containerd_log,
             journal_directory: match file.journal_directory {
                 None => None,
@@ -487,6 +507,26 @@ mod tests {
         ] {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn node_owner_settings_default_to_the_nodes_own_files() {
+        let d = parse("").unwrap();
+        assert_eq!(d.node_manager_registries, None);
+        assert_eq!(d.os_release, Path::new("/etc/os-release"));
+        let s = parse("node_manager_registries = \"/host/etc/rancher/k3s/registries.yaml\"\nos_release = \"/host/etc/os-release\"\n").unwrap();
+        assert_eq!(
+            s.node_manager_registries.as_deref(),
+            Some(Path::new("/host/etc/rancher/k3s/registries.yaml"))
+        );
+        assert_eq!(s.os_release, Path::new("/host/etc/os-release"));
+        for bad in [
+            "node_manager_registries = \"r.yaml\"",
+            "os_release = \"os-release\"",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("must be an absolute path"), "{bad}: {e}");
         }
     }
 

@@ -7,6 +7,7 @@ use crate::controller::PullReport;
 use crate::controller::changes::{ListedChange, Rollback};
 use crate::controller::diagnose::Diagnosis;
 use crate::controller::status::{ChangesSummary, ConfigState, InsecureInEffect, Status};
+use crate::managed::{EditAction, FileEdit, ManagedChange};
 use crate::plan::executor::state_name;
 use crate::plan::{ApplyOutcome, ChangeRecord, ChangeState, InsecureMode, Listed, Plan};
 use crate::systemd::UnitState;
@@ -294,6 +295,49 @@ impl From<&Trial> for pb::Trial {
                 skipped_reason: reason.clone(),
                 ..Default::default()
             },
+        }
+    }
+}
+
+impl From<&ManagedChange> for pb::ManagedChange {
+    fn from(c: &ManagedChange) -> Self {
+        let (file, file_action, file_text) = match &c.edit {
+            Some(e) => (
+                e.path.clone(),
+                e.action.as_str().to_string(),
+                e.text.clone(),
+            ),
+            None => Default::default(),
+        };
+        pb::ManagedChange {
+            owner: c.owner.clone(),
+            evidence: c.evidence.clone(),
+            title: c.title.clone(),
+            file,
+            file_action,
+            file_text,
+            commands: c.commands.clone(),
+            notes: c.notes.clone(),
+            verify: c.verify.clone(),
+        }
+    }
+}
+
+/// The CLI's side: the core's change again, so it prints through the core's renderer.
+impl From<&pb::ManagedChange> for ManagedChange {
+    fn from(c: &pb::ManagedChange) -> Self {
+        ManagedChange {
+            owner: c.owner.clone(),
+            evidence: c.evidence.clone(),
+            title: c.title.clone(),
+            edit: (!c.file.is_empty()).then(|| FileEdit {
+                path: c.file.clone(),
+                action: EditAction::parse(&c.file_action),
+                text: c.file_text.clone(),
+            }),
+            commands: c.commands.clone(),
+            notes: c.notes.clone(),
+            verify: c.verify.clone(),
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum Exit {
     Usage = 2,
     /// ctrdiagd could not be reached, or refused the caller.
     Unreachable = 3,
+    /// Nothing was applied because another system owns containerd's configuration
+    /// (k3s, RKE2, Bottlerocket): the command printed the change to make there.
+    NotApplied = 4,
 }
 
 impl From<Exit> for ExitCode {

@@ -11,7 +11,8 @@ use crate::creds::{
     provider_config_entries,
 };
 use crate::ctrconfig::{ContainerdVersion, NodeFiles};
-use crate::plan::{ChangeMeta, fsops};
+use crate::managed::refuse_rendered_credentials;
+use crate::plan::{ChangeMeta, Step, fsops};
 use crate::registry::host::RegistryHost;
 
 /// Credential files larger than this are not credential files.
@@ -82,6 +83,20 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             &self.node.containerd_unit,
             verify_image,
         )?;
+        // config.toml's `auth` and hosts.toml's `header`s on a node k3s or Bottlerocket
+        // owns come from the owner's configuration: removed there, not here.
+        let owner = self.owner_files(&files.facts.hosts_dirs)?;
+        let containerds: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::WriteFile { path, .. } | Step::MoveToBackup { path, .. } => Some(path),
+                Step::RemoveImage { .. } | Step::RestartUnit { .. } => None,
+            })
+            .filter(|p| !self.node.credential_files.contains(p))
+            .map(|p| p.display().to_string())
+            .collect();
+        refuse_rendered_credentials(&owner.owner, containerds, &owner.registries_file)?;
         Ok(PreparedFix {
             preflight: self.preflight(&plan).await,
             plan,

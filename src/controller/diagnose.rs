@@ -67,12 +67,14 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             None => Vec::new(),
         };
         let config_file = self.node.containerd_config.display().to_string();
+        let mut hosts_dirs = Vec::new();
         let (config_findings, found_lookup) = match &version {
             Some(v) => match crate::nodefiles::read(&self.node.containerd_config, v) {
                 Ok(files) => {
                     tried.push(format!("read {config_file}"));
                     let l = lookup(&files.facts, &host, v);
                     tried.push(describe_trust(&host, &l.trust));
+                    hosts_dirs = files.facts.hosts_dirs.clone();
                     let mut config_findings = findings(&files.facts, v);
                     config_findings.extend(l.findings());
                     config_findings.extend(self.effective_findings(&files, &mut tried).await);
@@ -89,6 +91,22 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             .as_ref()
             .map(|l| l.trust.clone())
             .unwrap_or_default();
+        // A node manager's or Bottlerocket's configuration: said, and changes go there.
+        let owner = match self.owner_files(&hosts_dirs) {
+            Ok(o) if o.owner.is_containerd() => None,
+            Ok(o) => {
+                tried.push(format!(
+                    "containerd's configuration is owned by {} ({})",
+                    o.owner.name(),
+                    o.owner.evidence().join("; ")
+                ));
+                Some(o)
+            }
+            Err(e) => {
+                tried.push(format!("who owns containerd's configuration: {e}"));
+                None
+            }
+        };
 
         let (report, ca_problems) = self.prober.probe(&host, &trust.ca_files).await;
         tried.extend(ca_problems);
@@ -145,6 +163,10 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             expiry_warning: Some(ExpiryWarning {
                 now_unix: self.clock.now_unix() as i64,
                 window_secs: self.node.cert_expiry_warning.as_secs() as i64,
+            }),
+            owner: owner.as_ref().map(|o| crate::managed::Owned {
+                owner: &o.owner,
+                registries_file: &o.registries_file,
             }),
         });
         Ok(Diagnosis {

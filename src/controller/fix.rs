@@ -47,6 +47,9 @@ pub struct FixRequest {
     pub legacy: bool,
     /// Only plan: nothing is written, a pending recovery is not tried.
     pub dry_run: bool,
+    /// With a CA: its absolute path as the operator named it, for the change printed
+    /// where a node manager's registries.yaml names the file (see `owner`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// A checked change (a fix, a credential clean, a cache purge): its plan, the record
@@ -122,6 +125,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             verify_image,
             legacy: req.legacy,
         };
+        self.refuse_if_managed(&spec, req.ca_file.as_deref())
+            .await?;
         let plan = self.plan_for(&spec).await?;
         let preflight = self.preflight(&plan).await;
         // A plan that cannot finish is not worth a trial pull.

@@ -10,6 +10,7 @@ pub mod creds;
 pub mod diagnose;
 pub mod expiry;
 pub mod fix;
+pub mod owner;
 pub mod ports;
 mod preflight;
 pub mod probes;
@@ -55,6 +56,11 @@ pub struct NodeConfig {
     pub credential_provider_config: Option<PathBuf>,
     /// A registry certificate expiring within this is warned of.
     pub cert_expiry_warning: Duration,
+    /// The registries file of the node manager that generates containerd's
+    /// configuration, when the settings name one (else the manager's own).
+    pub node_manager_registries: Option<PathBuf>,
+    /// The os-release file that tells a Bottlerocket node.
+    pub os_release: PathBuf,
 }
 
 /// Why a flow could not give its answer. Each variant keeps its source's own words.
@@ -78,6 +84,12 @@ pub enum ControllerError {
     Creds(#[from] crate::creds::CredsError),
     #[error(transparent)]
     Purge(#[from] crate::cache::PurgeError),
+    /// containerd's configuration is owned by k3s, RKE2 or Bottlerocket: nothing is
+    /// planned; this is the change to make there.
+    #[error("{}", .0.summary())]
+    Managed(Box<crate::managed::ManagedChange>),
+    #[error(transparent)]
+    ManagedRefused(#[from] crate::managed::ManagedError),
     #[error(
         "containerd reports version {reported:?}, which ctrdiag cannot read: it cannot choose a safe mechanism"
     )]

@@ -97,6 +97,7 @@ async fn fix(
         verify_image,
         legacy: false,
         dry_run: false,
+        ca_file: Some(ca.to_path_buf()),
     };
     let prepared = match controller.prepare_fix(request).await {
         Ok(p) => p,

@@ -56,6 +56,8 @@ pub fn controller_for(settings: &Settings, clock: Arc<dyn Clock>) -> LiveControl
             credential_files: settings.credential_files.clone(),
             credential_provider_config: settings.credential_provider_config.clone(),
             cert_expiry_warning: settings.cert_expiry_warning,
+            node_manager_registries: settings.node_manager_registries.clone(),
+            os_release: settings.os_release.clone(),
         },
         settings.state_dir.clone(),
     )

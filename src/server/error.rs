@@ -74,6 +74,13 @@ fn controller_code(err: &ControllerError) -> Code {
             crate::cache::PurgeError::NothingCached { .. } => Code::NotFound,
             crate::cache::PurgeError::InUse { .. } => Code::FailedPrecondition,
         },
+        // The Fix RPC streams a managed change instead; other callers are refused.
+        ControllerError::Managed(_) => Code::FailedPrecondition,
+        ControllerError::ManagedRefused(m) => match m {
+            crate::managed::ManagedError::NoSkipVerify { .. }
+            | crate::managed::ManagedError::NothingToRemove { .. }
+            | crate::managed::ManagedError::RenderedCredentials { .. } => Code::FailedPrecondition,
+        },
     }
 }
 

@@ -71,6 +71,8 @@ pub struct LabConfig {
     pub version_2_file: bool,
     /// Top-level keys (before any table), e.g. `imports = [...]`.
     pub top_level: String,
+    /// Lines before everything else, e.g. the header k3s writes into the file it generates.
+    pub header: String,
 }
 
 impl Default for LabConfig {
@@ -81,6 +83,7 @@ impl Default for LabConfig {
             wait_for_cri: true,
             version_2_file: false,
             top_level: String::new(),
+            header: String::new(),
         }
     }
 }
@@ -269,7 +272,8 @@ fn config_toml(version: Version, dir: &Path, config: &LabConfig) -> String {
     let d = dir.display();
     let v3 = version.is_2x() && !config.version_2_file;
     let mut toml = format!(
-        "version = {}\n{}root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
+        "{}version = {}\n{}root = \"{d}/root\"\nstate = \"{d}/state\"\n\n[grpc]\n  address = \"{d}/containerd.sock\"\n\n[ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\n",
+        config.header,
         if v3 { 3 } else { 2 },
         config.top_level
     );

@@ -17,6 +17,8 @@
 //! - [`plan`], [`change`]: plans, and changes as their journal records them.
 //! - [`explain`]: each cause code explained for people (`ctrdiag explain`, docs/causes/).
 //! - [`loaded`]: what containerd's Introspection says it loaded, as findings.
+//! - [`managed`]: a fix on a node whose configuration k3s, RKE2 or Bottlerocket owns,
+//!   as the change to make in the owner's format.
 //! - [`detect`]: containerd's log lines and probe results as events and live problems.
 //! - [`trial`]: the hosts directory a plan would leave, staged for a trial pull.
 //! - [`ttl`]: when insecure settings end.
@@ -32,6 +34,7 @@ pub mod diagnose;
 pub mod explain;
 pub mod fix;
 pub mod loaded;
+pub mod managed;
 pub mod plan;
 pub mod probe;
 pub mod redact;

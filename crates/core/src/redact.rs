@@ -3,8 +3,8 @@
 //! evidence or a log line. Private keys become `(private key, 1704 bytes)`; the values
 //! of hosts.toml `header` tables (an `Authorization` header is a credential) and of
 //! credential keys (`password`, `auth`, `identitytoken`, `registrytoken`) become
-//! `"(secret, N bytes)"`, in TOML (`key = value`) and in docker-style JSON
-//! (`"key": value`). Pure: text in, text out. The journal keeps the real bytes (an undo
+//! `"(secret, N bytes)"`, in TOML (`key = value`), in docker-style JSON
+//! (`"key": value`) and in block YAML (`key: value`, k3s's registries.yaml). Pure: text in, text out. The journal keeps the real bytes (an undo
 //! needs them); it is readable by root only.
 
 /// Keys whose values are credentials wherever they appear (containerd's CRI `auth`
@@ -21,7 +21,44 @@ const SECRET_KEYS: [&str; 5] = [
 /// size; everything else is unchanged.
 pub fn secrets(text: &str) -> String {
     let text = private_keys(text);
-    json_values(&toml_values(&text))
+    yaml_values(&json_values(&toml_values(&text)))
+}
+
+/// Block YAML `key: value` lines whose (plain, unquoted) key is a credential key and
+/// whose value is on the line: k3s's and RKE2's registries.yaml keep `auth:` that way.
+/// A trailing comment stays; a key with nothing after the colon (a nested block) is
+/// not a value.
+fn yaml_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let content = body.trim_start_matches([' ', '-']);
+        let secret = content.split_once(':').and_then(|(key, rest)| {
+            let plain =
+                !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let after = rest.strip_prefix(' ')?;
+            let lead = after.len() - after.trim_start().len();
+            let value = match after.find(" #") {
+                Some(i) => &after[..i],
+                None => after,
+            }
+            .trim();
+            let secret = plain && SECRET_KEYS.iter().any(|s| key.eq_ignore_ascii_case(s));
+            // Where the value starts in `content`: after the key, `:`, a space and more.
+            let at = key.len() + 2 + lead;
+            (secret && !value.is_empty() && !value.starts_with("\"(secret,")).then_some((at, value))
+        });
+        match secret {
+            Some((at, value)) => {
+                let at = body.len() - content.len() + at;
+                out.push_str(&body[..at]);
+                out.push_str(&format!("\"(secret, {} bytes)\"", value.len()));
+                out.push_str(&line[at + value.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// JSON `"key": "value"` pairs whose key is a credential key, wherever they stand:
@@ -238,6 +275,25 @@ mod tests {
 
     const KEY: &str =
         "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+
+    #[test]
+    fn yaml_credentials_are_hidden_and_the_rest_stays() {
+        let text = "configs:\n  \"r.test\":\n    auth:\n      username: robot\n      password: s3cret   # monthly\n      auth: \"dXNlcjpwYXNz\"\n      identity_token: tok\n";
+        let out = secrets(text);
+        for secret in ["s3cret", "dXNlcjpwYXNz", "tok\n"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert!(
+            out.contains("      password: \"(secret, 6 bytes)\"   # monthly\n"),
+            "{out}"
+        );
+        assert!(out.contains("    auth:\n      username: robot\n"), "{out}");
+        // TOML and JSON secrets are still hidden once, not twice.
+        assert_eq!(
+            secrets("\"password\": \"x\"\n"),
+            "\"password\": \"(secret, 3 bytes)\"\n"
+        );
+    }
 
     #[test]
     fn private_keys_become_their_size() {

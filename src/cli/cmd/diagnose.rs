@@ -73,7 +73,8 @@ fn print_report(r: &pb::DiagnoseResponse) {
         if !f.remedies.is_empty() {
             println!("    what to do:");
             for (i, m) in f.remedies.iter().enumerate() {
-                println!("      {}. {}", i + 1, m.text);
+                // A remedy may carry a snippet (a registries.yaml part): keep it indented.
+                println!("      {}. {}", i + 1, m.text.replace('\n', "\n           "));
                 if !m.command.is_empty() {
                     println!("         $ {}", m.command);
                 }

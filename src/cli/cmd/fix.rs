@@ -50,6 +50,19 @@ fn request(args: &FixArgs) -> Result<pb::FixRequest, Failure> {
         verify_image: args.verify_image.clone().unwrap_or_default(),
         all_hosts: args.all_hosts,
         legacy: args.legacy,
+        // Where k3s owns containerd's configuration, its registries.yaml names the file.
+        ca_file: match &args.ca {
+            Some(path) => std::path::absolute(path)
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Usage,
+                        format!("cannot resolve CA file {}: {e}", path.display()),
+                    )
+                })?
+                .display()
+                .to_string(),
+            None => String::new(),
+        },
     })
 }
 
@@ -63,6 +76,27 @@ pub async fn run(mut client: Client, args: FixArgs, output: Output) -> Result<Ex
     follow(stream, output).await
 }
 
+/// A fix on a node another system owns: the change to make there, printed; nothing
+/// was applied, which the exit code says.
+fn print_managed(m: &pb::ManagedChange, r: &pb::FixResult, output: Output) -> Exit {
+    match output {
+        Output::Json => print_json(&json!({
+            "executed": false,
+            "ok": false,
+            "reason": r.reason,
+            "managed": {
+                "owner": m.owner, "evidence": m.evidence, "title": m.title,
+                "file": (!m.file.is_empty()).then(|| json!({
+                    "path": m.file, "action": m.file_action, "text": m.file_text,
+                })),
+                "commands": m.commands, "notes": m.notes, "verify": m.verify,
+            },
+        })),
+        Output::Table => print!("{}", ctrdiag_core::managed::ManagedChange::from(m).render()),
+    }
+    Exit::NotApplied
+}
+
 /// Follows a change's event stream (a fix, a credential clean, a cache purge): the
 /// plan, each step, the verifying pull and the result; the exit code says how it ended.
 pub async fn follow(
@@ -72,6 +106,7 @@ pub async fn follow(
     let mut plan = pb::PlanView::default();
     let mut steps = Vec::new();
     let mut result = None;
+    let mut managed = None;
     while let Some(msg) = stream.next().await {
         let Some(event) = msg.map_err(|s| Failure::from_status(&s))?.event else {
             continue;
@@ -100,9 +135,13 @@ pub async fn follow(
                 }
             }
             Event::Result(r) => result = Some(r),
+            Event::Managed(m) => managed = Some(m),
         }
     }
     let r = result.ok_or_else(|| Failure::new(Exit::Problem, "ctrdiagd ended the change without a result: check `journalctl -u ctrdiagd` and `ctrdiag changes`"))?;
+    if let Some(m) = managed {
+        return Ok(print_managed(&m, &r, output));
+    }
     match output {
         Output::Json => print_json(&json!({
             "plan": plan_json(&plan),

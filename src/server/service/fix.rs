@@ -10,7 +10,9 @@ use tonic::Status;
 
 use crate::api::v1 as pb;
 use crate::api::v1::fix_request::Mode;
+use crate::controller::ControllerError;
 use crate::controller::fix::{FixRequest, PreparedFix, RequestedMode};
+use crate::managed::ManagedChange;
 use crate::plan::Progress;
 
 use super::{DiagnosticsService, ServiceError, parse_image};
@@ -49,6 +51,22 @@ fn requested_mode(req: &pb::FixRequest) -> Result<RequestedMode, ServiceError> {
     }
 }
 
+/// The stream of a fix on a node another system owns: the change to make there, then
+/// a result saying nothing was applied.
+async fn managed_stream(change: &ManagedChange) -> FixStream {
+    let (tx, rx) = mpsc::channel(2);
+    let _ = tx
+        .send(event(pb::fix_event::Event::Managed(change.into())))
+        .await;
+    let _ = tx
+        .send(event(pb::fix_event::Event::Result(pb::FixResult {
+            reason: change.summary(),
+            ..Default::default()
+        })))
+        .await;
+    ReceiverStream::new(rx)
+}
+
 /// Progress of the executor as stream events (undoing is told by the result).
 fn progress_event(p: Progress) -> Option<pb::fix_event::Event> {
     match p {
@@ -75,6 +93,18 @@ impl DiagnosticsService {
             "" => None,
             i => Some(parse_image(i)?),
         };
+        let ca_file = match req.ca_file.as_str() {
+            "" => None,
+            p if std::path::Path::new(p).is_absolute() => Some(p.into()),
+            p => {
+                return Err(ServiceError::InvalidArgument {
+                    field: "ca_file",
+                    message: format!(
+                        "{p:?} is not an absolute path: name the CA file by its full path"
+                    ),
+                });
+            }
+        };
         let request = FixRequest {
             mode: requested_mode(&req)?,
             target: req.target,
@@ -82,8 +112,12 @@ impl DiagnosticsService {
             verify_image,
             legacy: req.legacy,
             dry_run: req.dry_run,
+            ca_file,
         };
-        let prepared = self.controller.prepare_fix(request).await?;
+        let prepared = match self.controller.prepare_fix(request).await {
+            Err(ControllerError::Managed(change)) => return Ok(managed_stream(&change).await),
+            other => other?,
+        };
         self.stream_change(prepared, req.dry_run).await
     }
 

@@ -11,6 +11,7 @@ pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod lookup;
 mod migrate;
+pub mod owner;
 pub mod plan;
 pub mod trust;
 pub mod version;
@@ -31,6 +32,7 @@ pub use hosts_dir::{effective_hosts_dir, hosts_dir_candidates, hosts_dir_for};
 pub use hosts_toml::{HostsProblem, HostsProblemKind, HostsToml, HostsTomlError, Removal};
 pub use lookup::{Lookup, NamedFile, NotRead, Place, PlaceKind, PlaceState, lookup};
 pub use migrate::Unmovable;
+pub use owner::{Generator, Owner, OwnerFacts};
 pub use plan::{
     Edit, FileKind, InsecureMode, PlanError, PlanOptions, TrustMode, plan_remove_overrides,
     plan_trust,

@@ -69,6 +69,10 @@ pub struct Facts<'a> {
     pub loaded: &'a [LoadedFinding],
     /// When to warn of a certificate that still works but expires soon.
     pub expiry_warning: Option<ExpiryWarning>,
+    /// Who owns containerd's configuration when it is not containerd's own (k3s,
+    /// RKE2, Bottlerocket): a `config_managed` finding says so, with the change to
+    /// make in the owner's format.
+    pub owner: Option<crate::managed::Owned<'a>>,
 }
 
 /// "Now" and the warning window, for certificates that expire soon.
@@ -145,6 +149,15 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
         }
         _ => None,
     };
+    if let (Some(o), Ok(host)) = (&facts.owner, facts.host.parse()) {
+        out.extend(crate::managed::finding(
+            o.owner,
+            &target,
+            &host,
+            pull_cause,
+            o.registries_file,
+        ));
+    }
     if let (Some(probe), Some(w)) = (facts.probe, facts.expiry_warning) {
         out.extend(expiring_finding(probe, w, &facts.host));
     }

@@ -531,6 +531,7 @@ mod tests {
                     | CauseCode::PlainHttpInUse
                     | CauseCode::VerificationSkipped
                     | CauseCode::TlsExpiringSoon
+                    | CauseCode::ConfigManaged
             );
             assert!(
                 config_only || WORDINGS.iter().any(|(_, c)| c == cause),
