@@ -83,12 +83,13 @@ fn write_log(path: &Path, lines: usize) -> Vec<(usize, CauseCode)> {
     expected
 }
 
-/// Reads `path` in chunks of whole lines into one reused buffer (the file is never
-/// held whole: on this machine first-touching 560 MB of fresh memory costs more than
-/// the scan) and scans each chunk.
+/// Reads `path` in chunks of whole lines into one reused 64 KiB buffer, as the
+/// daemon's file source reads (the file is never held whole: on this machine
+/// first-touching 560 MB of fresh memory costs more than the scan; and a buffer that
+/// stays in the CPU's cache measured 5-10% faster than a 1 MiB one) and scans each chunk.
 fn scan_file(path: &Path) -> Vec<(usize, CauseCode)> {
     let mut file = std::fs::File::open(path).expect("open log");
-    let mut buf = vec![0; 1 << 20];
+    let mut buf = vec![0; 64 << 10];
     let (mut filled, mut scanner, mut found) = (0, LogScanner::default(), Vec::new());
     let mut keep = |f: logscan::LogFinding| found.push((f.offset, f.classification.cause));
     loop {
