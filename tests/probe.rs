@@ -460,3 +460,21 @@ async fn ca_issuers_url_points_at_a_missing_intermediate_without_any_ca_file() {
     let info = report.chain[0].info.as_ref().expect("parsed");
     assert_eq!(info.ca_issuers, [url]);
 }
+
+#[tokio::test]
+async fn a_ca_with_the_issuers_name_but_another_key_is_an_unknown_authority() {
+    // Two CAs of the same name: the registry's, and a re-made one the operator has.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (addr, _, _) = private_ca_registry(dir.path()).await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let same_name = Ca::root("ctrdiag test root");
+    let wrong = CaFile::load(same_name.write_pem(other.path(), "ca.crt")).expect("CA file");
+
+    let report = probe_at(addr, with_ca(&wrong)).await;
+
+    assert_eq!(
+        verdicts(&report),
+        (Verdict::UnknownIssuer, Some(Verdict::UnknownIssuer)),
+        "as containerd words it: signed by unknown authority"
+    );
+}

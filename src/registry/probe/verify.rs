@@ -107,6 +107,10 @@ fn from_certificate_error(
         .map(|(_, cert)| cert);
     match error {
         CertificateError::UnknownIssuer => unknown_issuer(chain, extra_cas),
+        // A CA with the issuer's name but another key (a re-made CA, a copy of the
+        // wrong file): no trusted authority signed the chain. Go and so containerd say
+        // "signed by unknown authority (possibly because of ... verification error)".
+        CertificateError::BadSignature => Verdict::UnknownIssuer,
         CertificateError::ExpiredContext { not_after, .. } => Verdict::Expired {
             not_after: Timestamp::from_unix(secs(not_after)),
         },
