@@ -128,3 +128,35 @@ async fn a_restart_the_unit_manager_refused_is_not_repeated_by_the_undo(version:
     let changes = daemon.cli(&["-o", "json", "changes"]).await.json();
     assert_eq!(changes["changes"][0]["state"], "rolled_back", "{changes:#}");
 }
+
+#[tokio::test]
+async fn a_unit_systemd_does_not_have_is_refused_before_writing_and_named() {
+    // containerd runs inside k3s.service on a k3s node; this node has no such unit.
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let ctr = without_config_path(Version::V2_1).await;
+    let bus = Bus::start();
+    let daemon = Daemon::start_with(
+        &ctr,
+        &format!(
+            "dbus_address = \"{}\"\ncontainerd_unit = \"k3s.service\"\n",
+            bus.address
+        ),
+    )
+    .await;
+    let (config_file, certs_d) = (ctr.config_file.clone(), ctr.certs_d.clone());
+    let config_before = std::fs::read(&config_file).unwrap();
+    let _fake = FakeSystemd::serve(&bus, ctr).await;
+
+    let run = fix(&daemon, &registry, &[]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let f = run.json();
+    assert_eq!(f["executed"], false, "{f}");
+    assert!(
+        f["plan"]["preflight"]
+            .to_string()
+            .contains("k3s.service, which systemd has as \\\"not-found\\\""),
+        "{f}"
+    );
+    assert_eq!(std::fs::read(&config_file).unwrap(), config_before);
+    assert_eq!(entries(&certs_d), Vec::<std::path::PathBuf>::new());
+}

@@ -276,6 +276,7 @@ impl UnitManager for FakeUnits {
 
     async fn state(&self, _: &str) -> Result<UnitState, SystemdError> {
         Ok(UnitState {
+            load_state: "loaded".into(),
             active_state: "active".into(),
             sub_state: "running".into(),
             n_restarts: 0,

@@ -33,7 +33,14 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         for unit in units {
             let answer = tokio::time::timeout(UNIT_CHECK_TIMEOUT, self.units.state(unit)).await;
             let why = match answer {
-                Ok(Ok(_)) => continue,
+                Ok(Ok(state)) if state.load_state == "loaded" => continue,
+                Ok(Ok(state)) => {
+                    problems.push(format!(
+                        "the plan restarts {unit}, which systemd has as {:?}: containerd may run inside another unit (k3s.service, rke2-server.service, rke2-agent.service): set containerd_unit to it, or make the change by hand from the plan above",
+                        state.load_state
+                    ));
+                    continue;
+                }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!(
                     "systemd did not answer within {}s",

@@ -73,6 +73,8 @@ fn call_error(action: &'static str, unit: &str) -> impl FnOnce(zbus::Error) -> S
 /// A unit's state as `systemctl status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnitState {
+    /// `loaded`, or `not-found` / `masked` / `error` for a unit systemd cannot run.
+    pub load_state: String,
     pub active_state: String,
     pub sub_state: String,
     /// How often systemd restarted the service automatically.
@@ -196,6 +198,10 @@ impl Systemd {
             .await
             .map_err(err("read"))?;
         Ok(UnitState {
+            load_state: unit_proxy
+                .load_state()
+                .await
+                .map_err(err("read LoadState of"))?,
             active_state: unit_proxy
                 .active_state()
                 .await

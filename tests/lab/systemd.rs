@@ -23,6 +23,9 @@ use super::scratch_dir;
 pub const UNIT: &str = "containerd.service";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const UNIT_PATH: &str = "/org/freedesktop/systemd1/unit/containerd_2eservice";
+/// Where real systemd's LoadUnit puts a unit it has no file for: an object with
+/// `LoadState` "not-found" (one for every other name, here).
+const NOT_FOUND_PATH: &str = "/org/freedesktop/systemd1/unit/not_2dfound";
 
 /// A private session bus; the address goes into ctrdiagd's `dbus_address`.
 pub struct Bus {
@@ -116,6 +119,7 @@ impl FakeSystemd {
             .serve_at(MANAGER_PATH, manager)
             .serve_at(UNIT_PATH, UnitIface { unit: unit.clone() })
             .serve_at(UNIT_PATH, ServiceIface { unit })
+            .serve_at(NOT_FOUND_PATH, NotFoundUnit)
             .build()
             .await
             .expect("serve the stand-in systemd");
@@ -145,6 +149,10 @@ impl Manager {
     async fn subscribe(&self) {}
 
     async fn load_unit(&self, name: &str) -> zbus::fdo::Result<OwnedObjectPath> {
+        if name != UNIT {
+            return OwnedObjectPath::try_from(NOT_FOUND_PATH)
+                .map_err(|e| zbus::fdo::Error::Failed(e.to_string()));
+        }
         unit_path(name)
     }
 
@@ -225,8 +233,31 @@ struct UnitIface {
     unit: Arc<Mutex<UnitData>>,
 }
 
+/// A unit systemd has no file for, as LoadUnit returns it.
+struct NotFoundUnit;
+
+#[interface(name = "org.freedesktop.systemd1.Unit")]
+impl NotFoundUnit {
+    #[zbus(property)]
+    async fn load_state(&self) -> String {
+        "not-found".into()
+    }
+    #[zbus(property)]
+    async fn active_state(&self) -> String {
+        "inactive".into()
+    }
+    #[zbus(property)]
+    async fn sub_state(&self) -> String {
+        "dead".into()
+    }
+}
+
 #[interface(name = "org.freedesktop.systemd1.Unit")]
 impl UnitIface {
+    #[zbus(property)]
+    async fn load_state(&self) -> String {
+        "loaded".into()
+    }
     #[zbus(property)]
     async fn active_state(&self) -> String {
         self.unit.lock().await.active_state.clone()
