@@ -183,3 +183,24 @@ fn every_command_an_explanation_names_exists_with_its_options() {
         "only {checked} spans checked: the parsing broke"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_as_unix_tools_do() {
+    use std::os::unix::process::ExitStatusExt;
+    // `ctrdiag explain --list | head -0`: the reader is gone before the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctrdiag"))
+        .args(["explain", "--list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ctrdiag");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for ctrdiag");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.signal() == Some(13) || out.status.code() == Some(0),
+        "ended by SIGPIPE (or done before the pipe closed): {:?}",
+        out.status
+    );
+}
