@@ -4,6 +4,7 @@
 //! writes no hosts.toml, no image to pull), lets the fix go on; the CRI pull after the
 //! write stays the proof that counts, since CRI is the kubelet's path.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,14 +48,21 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             .state_dir()
             .join(format!("trial-{}-{n}", std::process::id()));
         let staging = stage(plan, &dir)?;
-        if let Err(e) = write_stage(&dir, &staging) {
-            remove_stage(&dir);
-            return Some(Trial::Skipped {
+        let not_staged = |e: std::io::Error| {
+            Some(Trial::Skipped {
                 reason: format!(
                     "the hosts directory could not be staged in {}: {e}",
                     dir.display()
                 ),
-            });
+            })
+        };
+        // Something already at that path is not ours: it is neither used nor removed.
+        if let Err(e) = create_stage(&dir) {
+            return not_staged(e);
+        }
+        if let Err(e) = fill_stage(&dir, &staging) {
+            remove_stage(&dir);
+            return not_staged(e);
         }
         let result = self.containerd.trial_pull(image, &dir).await;
         remove_stage(&dir);
@@ -81,18 +89,21 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
     }
 }
 
-/// Writes the stage: a fresh private directory (never one that exists, so nothing
-/// planted there is followed), the plan's files, and copies of the CA files it keeps,
-/// read without following symlinks.
-fn write_stage(dir: &Path, staging: &Staging) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+/// Creates the stage as a fresh private directory: never one that exists, so nothing
+/// planted there is followed, and nothing that was there is removed afterwards.
+fn create_stage(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.mode(0o700);
     if let Some(state_dir) = dir.parent() {
         // The state directory of a daemon that has made no change yet.
         builder.recursive(true).create(state_dir)?;
     }
-    builder.recursive(false).create(dir)?;
+    builder.recursive(false).create(dir)
+}
+
+/// Writes the plan's files into the stage, and copies of the CA files it keeps, read
+/// without following symlinks.
+fn fill_stage(dir: &Path, staging: &Staging) -> std::io::Result<()> {
     let ensure_parent = |path: &Path| -> std::io::Result<()> {
         let parent = path.parent().unwrap_or(dir);
         std::fs::DirBuilder::new()
@@ -121,5 +132,26 @@ fn remove_stage(dir: &PathBuf) {
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a trial stage");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_exists_is_not_taken_as_a_stage() {
+        let state = tempfile::tempdir().unwrap();
+        let planted = state.path().join("trial-1-0");
+        std::fs::create_dir(&planted).unwrap();
+        std::fs::write(planted.join("keep"), "someone's").unwrap();
+        assert!(create_stage(&planted).is_err());
+        assert_eq!(
+            std::fs::read_to_string(planted.join("keep")).unwrap(),
+            "someone's"
+        );
+        let fresh = state.path().join("trial-1-1");
+        create_stage(&fresh).unwrap();
+        assert!(fresh.is_dir());
     }
 }
