@@ -285,7 +285,13 @@ async fn sigterm_lets_an_apply_in_flight_finish_before_stopping() {
     std::fs::write(pause.path().join("test_pull_cleanup.go"), b"").unwrap();
 
     let out = fix.await.unwrap();
-    let result: Value = serde_json::from_slice(&out.stdout).expect("the fix answered");
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the fix answered ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            node.daemon.log()
+        )
+    });
     assert_eq!(result["ok"], true, "{result}");
     let id = result["change_id"].as_str().unwrap().to_string();
     let stopping = node

@@ -5,6 +5,7 @@ mod client;
 mod cmd;
 pub mod exit;
 mod render;
+mod stdout;
 
 use std::path::PathBuf;
 
@@ -282,18 +283,24 @@ pub struct FixArgs {
 pub async fn run(cli: Cli) -> Exit {
     let result = match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "ctrdiag",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ctrdiag", &mut script);
+            stdout::out!("{}", String::from_utf8_lossy(&script));
             Ok(Exit::Ok)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map(|()| Exit::Ok)
-            .map_err(|e| Failure::new(Exit::Problem, format!("cannot write the man page: {e}"))),
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => {
+                    stdout::out!("{}", String::from_utf8_lossy(&page));
+                    Ok(Exit::Ok)
+                }
+                Err(e) => Err(Failure::new(
+                    Exit::Problem,
+                    format!("cannot render the man page: {e}"),
+                )),
+            }
+        }
         Command::K8s {
             command: K8sCommand::PullSecrets(action),
         } => cmd::pull_secrets::run(action, cli.output).await,

@@ -1,5 +1,7 @@
 //! `ctrdiag changes`
 
+use crate::cli::stdout::out;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -55,7 +57,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                     ]
                 })
                 .collect();
-            print!("{}", table(&["ID", "CREATED", "STATE", "TITLE"], &rows));
+            out!("{}", table(&["ID", "CREATED", "STATE", "TITLE"], &rows));
         }
     }
     Ok(Exit::Ok)

@@ -4,6 +4,8 @@
 //! on stdout, details on stderr, and the whole check (connect included) bounded at 4 s,
 //! answering "unknown" when ctrdiagd is down or hangs rather than letting NPD time out.
 
+use crate::cli::stdout::outln;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,7 +45,7 @@ pub async fn run(socket: &Path) -> Exit {
         ),
         Ok(Ok(resp)) => verdict(&resp),
     };
-    println!("{}", cut(&line, MAX_LINE));
+    outln!("{}", cut(&line, MAX_LINE));
     if !details.is_empty() {
         eprintln!("{details}");
     }

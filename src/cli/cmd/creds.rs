@@ -1,5 +1,7 @@
 //! `ctrdiag creds scan [REGISTRY]` and `ctrdiag creds clean REGISTRY|--all`
 
+use crate::cli::stdout::{out, outln};
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -28,7 +30,7 @@ pub async fn run(
                     })).collect::<Vec<_>>(),
                     "problems": r.problems,
                 })),
-                Output::Table if r.entries.is_empty() => println!("no registry credentials found"),
+                Output::Table if r.entries.is_empty() => outln!("no registry credentials found"),
                 Output::Table => {
                     let rows: Vec<Vec<String>> = r
                         .entries
@@ -42,7 +44,7 @@ pub async fn run(
                             ]
                         })
                         .collect();
-                    print!("{}", table(&["REGISTRY", "KIND", "FILE", "WHERE"], &rows));
+                    out!("{}", table(&["REGISTRY", "KIND", "FILE", "WHERE"], &rows));
                 }
             }
             for p in &r.problems {

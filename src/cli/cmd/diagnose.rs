@@ -1,5 +1,7 @@
 //! `ctrdiag diagnose TARGET`
 
+use crate::cli::stdout::outln;
+
 use ctrdiag_core::cause::CauseCode;
 use serde_json::json;
 
@@ -53,40 +55,40 @@ fn print_report(r: &pb::DiagnoseResponse) {
     } else {
         format!(" (containerd {})", r.containerd_version)
     };
-    println!("Diagnosis of {}{version}\n", r.target);
-    println!("What was tried:");
+    outln!("Diagnosis of {}{version}\n", r.target);
+    outln!("What was tried:");
     for t in &r.tried {
-        println!("  {t}");
+        outln!("  {t}");
     }
-    println!();
+    outln!();
     print_lookup(r);
     if r.findings.is_empty() {
-        println!("No problem found.");
+        outln!("No problem found.");
     } else {
-        println!("Findings:");
+        outln!("Findings:");
     }
     for f in &r.findings {
-        println!("  {} {}: {}", f.severity.to_uppercase(), f.cause, f.summary);
+        outln!("  {} {}: {}", f.severity.to_uppercase(), f.cause, f.summary);
         for e in &f.evidence {
-            println!("      {}: {}", e.label, e.value);
+            outln!("      {}: {}", e.label, e.value);
         }
         if !f.remedies.is_empty() {
-            println!("    what to do:");
+            outln!("    what to do:");
             for (i, m) in f.remedies.iter().enumerate() {
                 // A remedy may carry a snippet (a registries.yaml part): keep it indented.
-                println!("      {}. {}", i + 1, m.text.replace('\n', "\n           "));
+                outln!("      {}. {}", i + 1, m.text.replace('\n', "\n           "));
                 if !m.command.is_empty() {
-                    println!("         $ {}", m.command);
+                    outln!("         $ {}", m.command);
                 }
             }
         }
         // A daemon newer than this CLI may name a code it has no explanation of.
         if f.cause.parse::<CauseCode>().is_ok() {
-            println!("    more: ctrdiag explain {}", f.cause);
+            outln!("    more: ctrdiag explain {}", f.cause);
         }
     }
     let errors = r.findings.iter().filter(|f| f.severity == "error").count();
-    println!(
+    outln!(
         "\nResult: {}",
         if r.healthy {
             "healthy".to_string()
@@ -110,12 +112,12 @@ fn print_lookup(r: &pb::DiagnoseResponse) {
     } else {
         format!("containerd {}", r.containerd_version)
     };
-    println!(
+    outln!(
         "Where {who} looks for {} (the first place that exists wins; nothing is merged):",
         r.host
     );
     for note in &r.lookup_notes {
-        println!("  note: {note}");
+        outln!("  note: {note}");
     }
     let width = r.lookup.iter().map(|p| p.path.len()).max().unwrap_or(0);
     for (i, p) in r.lookup.iter().enumerate() {
@@ -130,9 +132,9 @@ fn print_lookup(r: &pb::DiagnoseResponse) {
         } else {
             format!(": {}", p.files.join(", "))
         };
-        println!("  {}. {:width$}  {state}{files}", i + 1, p.path);
+        outln!("  {}. {:width$}  {state}{files}", i + 1, p.path);
         if !p.detail.is_empty() {
-            println!("     {}", p.detail);
+            outln!("     {}", p.detail);
         }
         for ca in &p.ca_files {
             let there = match ca.exists {
@@ -140,8 +142,8 @@ fn print_lookup(r: &pb::DiagnoseResponse) {
                 Some(false) => " (MISSING)",
                 None => " (not checked)",
             };
-            println!("     CA {}{there}", ca.path);
+            outln!("     CA {}{there}", ca.path);
         }
     }
-    println!();
+    outln!();
 }

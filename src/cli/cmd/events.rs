@@ -1,5 +1,7 @@
 //! `ctrdiag events` and `ctrdiag watch`
 
+use crate::cli::stdout::{out, outln};
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -42,7 +44,7 @@ pub async fn list(
                 );
             }
             if resp.events.is_empty() {
-                println!("no events");
+                outln!("no events");
             } else {
                 let rows: Vec<Vec<String>> = resp
                     .events
@@ -59,7 +61,7 @@ pub async fn list(
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -76,7 +78,7 @@ pub async fn list(
                 );
             }
             for p in &resp.problems {
-                println!(
+                outln!(
                     "PROBLEM {} ({}): {} since {}, {} failure(s); `ctrdiag diagnose {}` explains it",
                     p.host,
                     p.area,
@@ -131,7 +133,7 @@ pub async fn watch(
                 eprintln!("watching for events (Ctrl-C to stop)");
             }
             (Some(Message::Event(e)), Output::Json) => print_line(&event_json(&e)),
-            (Some(Message::Event(e)), Output::Table) => println!(
+            (Some(Message::Event(e)), Output::Table) => outln!(
                 "{} {} {} {} {}{}: {}",
                 time_ms(e.last_unix_ms),
                 e.kind,

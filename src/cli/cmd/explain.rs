@@ -2,6 +2,8 @@
 //! without ctrdiagd (the text is compiled in, so it works offline and on a node whose
 //! daemon is down).
 
+use crate::cli::stdout::out;
+
 use ctrdiag_core::cause::CauseCode;
 use ctrdiag_core::explain::{explain, render_list, render_text};
 use serde_json::json;
@@ -12,9 +14,9 @@ use crate::cli::{Exit, Output};
 /// One cause's explanation, or every code with its title when `cause` is `None`.
 pub fn run(cause: Option<CauseCode>, output: Output) -> Exit {
     match (cause, output) {
-        (Some(c), Output::Table) => print!("{}", render_text(&explain(c))),
+        (Some(c), Output::Table) => out!("{}", render_text(&explain(c))),
         (Some(c), Output::Json) => print_json(&json!(explain(c))),
-        (None, Output::Table) => print!("{}", render_list()),
+        (None, Output::Table) => out!("{}", render_list()),
         (None, Output::Json) => print_json(&json!({
             "causes": CauseCode::ALL
                 .iter()

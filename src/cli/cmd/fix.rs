@@ -2,6 +2,8 @@
 //! --sha256 FP | --insecure-skip-verify
 //! | --plain-http | --remove-overrides [--dry-run]`
 
+use crate::cli::stdout::{out, outln};
+
 use serde_json::json;
 use tokio_stream::StreamExt;
 
@@ -92,7 +94,7 @@ fn print_managed(m: &pb::ManagedChange, r: &pb::FixResult, output: Output) -> Ex
                 "commands": m.commands, "notes": m.notes, "verify": m.verify,
             },
         })),
-        Output::Table => print!("{}", ctrdiag_core::managed::ManagedChange::from(m).render()),
+        Output::Table => out!("{}", ctrdiag_core::managed::ManagedChange::from(m).render()),
     }
     Exit::NotApplied
 }
@@ -115,23 +117,23 @@ pub async fn follow(
             Event::Plan(p) => {
                 if output == Output::Table {
                     print_plan(&p);
-                    println!();
+                    outln!();
                 }
                 plan = p;
             }
             Event::Step(s) => {
                 if output == Output::Table {
                     if s.done {
-                        println!("      done");
+                        outln!("      done");
                     } else {
-                        println!("[{}/{}] {}", s.index + 1, plan.steps.len(), s.description);
+                        outln!("[{}/{}] {}", s.index + 1, plan.steps.len(), s.description);
                     }
                 }
                 steps.push(s);
             }
             Event::Verifying(image) => {
                 if output == Output::Table {
-                    println!("verifying: pull {image} through CRI ...");
+                    outln!("verifying: pull {image} through CRI ...");
                 }
             }
             Event::Result(r) => result = Some(r),
@@ -156,20 +158,21 @@ pub async fn follow(
             "expires": (r.expires_unix > 0).then(|| timestamp(r.expires_unix)),
         })),
         Output::Table if !r.executed && refused(&plan) && r.reason.is_empty() => {
-            println!("(dry run: nothing was changed; the change would be refused, see above)")
+            outln!("(dry run: nothing was changed; the change would be refused, see above)")
         }
-        Output::Table if !r.executed && refused(&plan) => println!("stopped: {}", r.reason),
-        Output::Table if !r.executed => println!("(dry run: nothing was changed)"),
+        Output::Table if !r.executed && refused(&plan) => outln!("stopped: {}", r.reason),
+        Output::Table if !r.executed => outln!("(dry run: nothing was changed)"),
         Output::Table if r.ok => {
             if let Some(v) = &r.verify {
-                println!("      ok: {} ({} ms)", v.image_id, v.duration_ms);
+                outln!("      ok: {} ({} ms)", v.image_id, v.duration_ms);
             }
-            println!(
+            outln!(
                 "applied: change {} (undo with `ctrdiag rollback {}`)",
-                r.change_id, r.change_id
+                r.change_id,
+                r.change_id
             );
             if r.expires_unix > 0 {
-                println!(
+                outln!(
                     "it will be rolled back automatically at {}",
                     timestamp(r.expires_unix)
                 );
@@ -177,15 +180,17 @@ pub async fn follow(
         }
         Output::Table => match &r.verify {
             Some(v) => {
-                println!("      still failing: {}", v.message);
-                println!(
+                outln!("      still failing: {}", v.message);
+                outln!(
                     "undone: change {} did not fix the pull and was rolled back: {}",
-                    r.change_id, r.reason
+                    r.change_id,
+                    r.reason
                 );
             }
-            None => println!(
+            None => outln!(
                 "undone: change {} stopped ({}); every file it wrote has its previous bytes again",
-                r.change_id, r.reason
+                r.change_id,
+                r.reason
             ),
         },
     }

@@ -1,5 +1,7 @@
 //! `ctrdiag images`
 
+use crate::cli::stdout::out;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -47,7 +49,7 @@ pub async fn run(
                     ]
                 })
                 .collect();
-            print!("{}", table(&["NAME", "DIGEST", "SIZE", "CREATED"], &rows));
+            out!("{}", table(&["NAME", "DIGEST", "SIZE", "CREATED"], &rows));
         }
     }
     Ok(Exit::Ok)

@@ -1,6 +1,8 @@
 //! The commands: those that talk to ctrdiagd, and `k8s pull-secrets`, which talks to the
 //! Kubernetes API server instead.
 
+use crate::cli::stdout::outln;
+
 mod cache;
 mod changes;
 pub mod check;
@@ -55,7 +57,7 @@ pub async fn run(client: Client, command: Command, output: Output) -> Result<Exi
 
 /// Prints a JSON document followed by a newline.
 fn print_json(value: &serde_json::Value) {
-    println!("{value:#}");
+    outln!("{value:#}");
 }
 
 /// A plan for people, printed by the library's one plan renderer.
@@ -66,12 +68,12 @@ fn print_plan(plan: &pb::PlanView) {
         Some(plan.verify_pull.as_str()),
         &plan.diff,
     );
-    println!("{}", text.trim_end());
+    outln!("{}", text.trim_end());
     for p in &plan.preflight {
-        println!("preflight: cannot finish: {p}");
+        outln!("preflight: cannot finish: {p}");
     }
     if let Some(t) = &plan.trial {
-        println!("{}", trial_line(t));
+        outln!("{}", trial_line(t));
     }
 }
 

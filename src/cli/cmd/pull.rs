@@ -1,5 +1,7 @@
 //! `ctrdiag pull`
 
+use crate::cli::stdout::outln;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -28,25 +30,28 @@ pub async fn run(
             "removed_after": r.removed_after,
         })),
         Output::Table if r.ok => {
-            println!(
+            outln!(
                 "pulled {} through CRI in {} ms: {}",
-                r.image, r.duration_ms, r.image_id
+                r.image,
+                r.duration_ms,
+                r.image_id
             );
             if r.removed_after {
-                println!(
+                outln!(
                     "(the image was not on the node before, so it was removed again; --keep keeps it)"
                 );
             }
         }
         Output::Table => {
-            println!(
+            outln!(
                 "pull of {} through CRI failed after {} ms",
-                r.image, r.duration_ms
+                r.image,
+                r.duration_ms
             );
             if !r.cause.is_empty() {
-                println!("cause: {}", r.cause);
+                outln!("cause: {}", r.cause);
             }
-            println!("containerd said: {}", r.message);
+            outln!("containerd said: {}", r.message);
         }
     }
     Ok(if r.ok { Exit::Ok } else { Exit::Problem })

@@ -3,6 +3,8 @@
 //! copy and a patch that cannot lose a concurrent edit. Talks to the Kubernetes API
 //! server with the operator's kubeconfig, never to ctrdiagd.
 
+use crate::cli::stdout::outln;
+
 use serde_json::{Value, json};
 
 use super::print_json;
@@ -36,20 +38,20 @@ async fn show(target: &K8sTarget, output: Output) -> Result<Exit, Failure> {
             "local_copy": local.as_ref().map(|(path, c)| json!({"path": path, "saved": saved_json(&c.saved)})),
         })),
         Output::Table => {
-            println!("ServiceAccount {}/{}", sa.namespace, sa.name);
-            println!("imagePullSecrets: {}", list(&names(&sa.pull_secrets)));
+            outln!("ServiceAccount {}/{}", sa.namespace, sa.name);
+            outln!("imagePullSecrets: {}", list(&names(&sa.pull_secrets)));
             match &saved {
-                Ok(None) => println!("saved list: none"),
-                Ok(Some(s)) => println!(
+                Ok(None) => outln!("saved list: none"),
+                Ok(Some(s)) => outln!(
                     "saved list: {} (saved at {} by {}; put it back with `ctrdiag k8s pull-secrets restore`)",
                     list(&names(&s.image_pull_secrets)),
                     s.saved_at,
                     s.saved_by
                 ),
-                Err(e) => println!("saved list: unreadable: {e}"),
+                Err(e) => outln!("saved list: unreadable: {e}"),
             }
             if let Some((path, c)) = &local {
-                println!(
+                outln!(
                     "local copy: {} (saved at {} by {}, in {path})",
                     list(&names(&c.saved.image_pull_secrets)),
                     c.saved.saved_at,
@@ -73,9 +75,10 @@ async fn detach(target: &K8sTarget, dry_run: bool, output: Output) -> Result<Exi
                 "outcome": "nothing_to_detach",
                 "image_pull_secrets": [],
             })),
-            Output::Table => println!(
+            Output::Table => outln!(
                 "nothing to detach: ServiceAccount {}/{} has no imagePullSecrets; nothing was changed",
-                sa.namespace, sa.name
+                sa.namespace,
+                sa.name
             ),
         }
         return Ok(Exit::Ok);
@@ -131,14 +134,14 @@ async fn detach(target: &K8sTarget, dry_run: bool, output: Output) -> Result<Exi
             "warning": warning,
         })),
         Output::Table => {
-            println!(
+            outln!(
                 "detached {} from ServiceAccount {}/{}",
                 list(&detached),
                 sa.namespace,
                 sa.name
             );
-            println!("saved in the annotation {SAVED_ANNOTATION} and in {path}");
-            println!("put them back with `ctrdiag k8s pull-secrets restore`");
+            outln!("saved in the annotation {SAVED_ANNOTATION} and in {path}");
+            outln!("put them back with `ctrdiag k8s pull-secrets restore`");
         }
     }
     Ok(Exit::Ok)
@@ -179,14 +182,14 @@ async fn restore(target: &K8sTarget, dry_run: bool, output: Output) -> Result<Ex
             "patch": patch_json,
         })),
         Output::Table => {
-            println!(
+            outln!(
                 "restored {} to ServiceAccount {}/{}; the annotation {SAVED_ANNOTATION} is removed",
                 list(&names(&saved.image_pull_secrets)),
                 sa.namespace,
                 sa.name
             );
             if !kept.is_empty() {
-                println!(
+                outln!(
                     "kept {}, added after the detach (listed after the restored ones)",
                     list(&kept)
                 );
@@ -225,9 +228,10 @@ fn nothing_saved(
             "outcome": "nothing_saved",
             "image_pull_secrets": names(&sa.pull_secrets),
         })),
-        Output::Table => println!(
+        Output::Table => outln!(
             "nothing to restore: ServiceAccount {}/{} holds no saved list; nothing was changed",
-            sa.namespace, sa.name
+            sa.namespace,
+            sa.name
         ),
     }
     Ok(Exit::Ok)
@@ -260,12 +264,13 @@ fn print_dry_run(output: Output, sa: &ServiceAccountState, patch: &Value, secret
             "patch": patch,
         })),
         Output::Table => {
-            println!(
+            outln!(
                 "the JSON patch (application/json-patch+json) for ServiceAccount {}/{}:",
-                sa.namespace, sa.name
+                sa.namespace,
+                sa.name
             );
-            println!("{patch:#}");
-            println!("\n(dry run: nothing was changed)");
+            outln!("{patch:#}");
+            outln!("\n(dry run: nothing was changed)");
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `ctrdiag restart-containerd`
 
+use crate::cli::stdout::outln;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -18,9 +20,12 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
             "unit": super::unit_json(&unit),
             "duration_ms": r.duration_ms,
         })),
-        Output::Table => println!(
+        Output::Table => outln!(
             "restarted {} in {} ms; CRI answers ({} / {})",
-            unit.name, r.duration_ms, unit.active_state, unit.sub_state
+            unit.name,
+            r.duration_ms,
+            unit.active_state,
+            unit.sub_state
         ),
     }
     Ok(Exit::Ok)

@@ -1,5 +1,7 @@
 //! `ctrdiag rmi`
 
+use crate::cli::stdout::outln;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -40,7 +42,7 @@ pub async fn run(
         })),
         Output::Table => {
             for image in &removed {
-                println!("Deleted: {image}");
+                outln!("Deleted: {image}");
             }
             for (_, error) in &failed {
                 eprintln!("ctrdiag: {error}");

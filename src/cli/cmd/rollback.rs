@@ -1,5 +1,7 @@
 //! `ctrdiag rollback [ID] [--dry-run]`
 
+use crate::cli::stdout::outln;
+
 use serde_json::json;
 
 use super::{Client, plan_json, print_json, print_plan};
@@ -33,14 +35,15 @@ pub async fn run(
         Output::Table => {
             print_plan(&plan);
             if !r.executed {
-                println!("\n(dry run: nothing was changed)");
+                outln!("\n(dry run: nothing was changed)");
             } else if r.ok {
-                println!(
+                outln!(
                     "\nrolled back change {}; this rollback is change {}",
-                    r.target_id, r.change_id
+                    r.target_id,
+                    r.change_id
                 );
             } else {
-                println!("\nthe rollback did not hold and was undone: {}", r.reason);
+                outln!("\nthe rollback did not hold and was undone: {}", r.reason);
             }
         }
     }

@@ -1,5 +1,7 @@
 //! `ctrdiag status`
 
+use crate::cli::stdout::out;
+
 use serde_json::json;
 
 use super::{Client, print_json};
@@ -202,7 +204,7 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                     ),
                 ]);
             }
-            print!(
+            out!(
                 "{}",
                 table(&["", ""], &rows)
                     .split_once('\n')
