@@ -61,6 +61,8 @@ struct SettingsFile {
     auto_fix_ca: Option<BTreeMap<String, PathBuf>>,
     node_manager_registries: Option<PathBuf>,
     os_release: Option<PathBuf>,
+    manual_restart_command: Option<String>,
+    manual_restart_wait_secs: Option<u64>,
 }
 
 /// Where containerd's log is read from for detection (`containerd_log`).
@@ -148,7 +150,18 @@ pub struct Settings {
     /// The os-release file that tells a Bottlerocket node (`os_release`). A daemon in a
     /// container names the host's.
     pub os_release: PathBuf,
+    /// What an operator is told to run to restart containerd when ctrdiag does not
+    /// restart it itself (`manual_restart_command`; default `systemctl restart
+    /// <containerd_unit>`; `rc-service containerd restart` on OpenRC).
+    pub manual_restart_command: String,
+    /// How long a fix with a manual restart waits for it before undoing the change
+    /// (`manual_restart_wait_secs`).
+    pub manual_restart_wait: Duration,
 }
+
+/// Longest a change may wait for the operator's restart: a day, so that a forgotten
+/// change cannot hold the node's lock for ever.
+pub const MAX_MANUAL_RESTART_WAIT: Duration = Duration::from_secs(86_400);
 
 impl Settings {
     /// The deadline of every RPC: long enough for a test pull (`pull_timeout`) or a
@@ -184,6 +197,8 @@ impl Default for Settings {
             auto_fix_ca: BTreeMap::new(),
             node_manager_registries: None,
             os_release: "/etc/os-release".into(),
+            manual_restart_command: "systemctl restart containerd.service".into(),
+            manual_restart_wait: Duration::from_secs(600),
         }
     }
 }
@@ -315,6 +330,29 @@ impl Settings {
             }
             Some(days) => Duration::from_secs(days * 86_400),
         };
+        let manual_restart_command = match file.manual_restart_command {
+            None => format!("systemctl restart {containerd_unit}"),
+            Some(c) if c.trim().is_empty() || c.len() > 256 || c.contains(['\n', '\0']) => {
+                return Err(invalid(
+                    "manual_restart_command",
+                    "must be one line of at most 256 bytes, the command an operator runs".into(),
+                ));
+            }
+            Some(c) => c,
+        };
+        let manual_restart_wait = match file.manual_restart_wait_secs {
+            None => d.manual_restart_wait,
+            Some(s) if s == 0 || Duration::from_secs(s) > MAX_MANUAL_RESTART_WAIT => {
+                return Err(invalid(
+                    "manual_restart_wait_secs",
+                    format!(
+                        "must be between 1 and {}",
+                        MAX_MANUAL_RESTART_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Some(s) => Duration::from_secs(s),
+        };
         let mut auto_fix_ca = BTreeMap::new();
         for (host, ca) in file.auto_fix_ca.unwrap_or_default() {
             let host: RegistryHost = host
@@ -338,6 +376,8 @@ impl Settings {
                 )?),
             },
             os_release: absolute("os_release", file.os_release, d.os_release)?,
+            manual_restart_command,
+            manual_restart_wait,
             containerd_log,
             journal_directory: match file.journal_directory {
                 None => None,
@@ -416,6 +456,7 @@ mod tests {
         assert_eq!(s.pull_timeout, Duration::from_secs(9));
         assert_eq!(s.certs_dir, Path::new("/tmp/certs.d"));
         assert_eq!(s.containerd_unit, "k3s.service");
+        assert_eq!(s.manual_restart_command, "systemctl restart k3s.service");
         assert_eq!(s.dbus_address.as_deref(), Some("unix:path=/tmp/bus"));
     }
 
@@ -504,6 +545,12 @@ mod tests {
             ("journal_directory = \"j\"", "`journal_directory`"),
             ("[auto_fix_ca]\n\"r.test\" = \"ca.pem\"", "absolute path"),
             ("[auto_fix_ca]\n\"_default\" = \"/ca.pem\"", "`auto_fix_ca`"),
+            ("manual_restart_wait_secs = 0", "`manual_restart_wait_secs`"),
+            ("manual_restart_wait_secs = 86401", "between 1 and 86400"),
+            (
+                "manual_restart_command = \"a\\nb\"",
+                "`manual_restart_command`",
+            ),
         ] {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(key), "{bad}: {e}");

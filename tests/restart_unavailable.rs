@@ -160,3 +160,101 @@ async fn a_unit_systemd_does_not_have_is_refused_before_writing_and_named() {
     assert_eq!(std::fs::read(&config_file).unwrap(), config_before);
     assert_eq!(entries(&certs_d), Vec::<std::path::PathBuf>::new());
 }
+
+/// An undo killed half-way, then a hand edit that makes the undo at the next start
+/// refuse: the change stays interrupted, `changes` says what each file holds, a new
+/// fix is refused naming it, and once the operator has dealt with the edited file
+/// `ctrdiag rollback ID` finishes the undo, leaving no empty directory.
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs --features failpoints (scripts/test.sh sets it)"
+)]
+async fn an_interrupted_undo_is_finished_by_rollback_id() {
+    let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
+    let ctr = without_config_path(Version::V2_1).await;
+    let bus = Bus::start();
+    // Steps: 0 the CA, 1 hosts.toml, 2 config.toml, 3 the restart; the undo runs
+    // 3, 2, 1, 0 and is killed once config.toml is back.
+    let mut daemon = Daemon::start_with_env(
+        &ctr,
+        &format!("dbus_address = \"{}\"\n", bus.address),
+        &[("CTRDIAG_FAILPOINT", "fix:undo:2")],
+    )
+    .await;
+    let (config_file, certs_d) = (ctr.config_file.clone(), ctr.certs_d.clone());
+    let config_before = std::fs::read(&config_file).unwrap();
+    let fake = FakeSystemd::serve(&bus, ctr).await;
+    fake.set_behaviour(RestartBehaviour::Refuse).await;
+
+    let run = fix(&daemon, &registry, &[]).await;
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(daemon.wait_exit().is_some(), "killed inside the undo");
+    let host_dir = certs_d.join(&registry.host);
+    let hosts_toml = host_dir.join("hosts.toml");
+    let mut edited = std::fs::read_to_string(&hosts_toml).expect("hosts.toml not undone yet");
+    edited.push_str("# an operator's edit\n");
+    std::fs::write(&hosts_toml, &edited).unwrap();
+
+    daemon.restart().await;
+    let changes = daemon.cli(&["-o", "json", "changes"]).await.json();
+    let change = &changes["changes"][0];
+    assert_eq!(change["state"], "interrupted", "{changes:#}");
+    let id = change["id"].as_str().unwrap().to_string();
+    let state_of = |suffix: &str| {
+        change["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(suffix))
+            .map(|f| f["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state_of("config.toml").as_deref(), Some("previous"));
+    assert_eq!(state_of("hosts.toml").as_deref(), Some("other"));
+    assert_eq!(state_of("ctrdiag-ca.crt").as_deref(), Some("changed"));
+    let table = daemon.cli(&["changes"]).await;
+    assert!(
+        table
+            .stdout
+            .contains(&format!("`ctrdiag rollback {id}` finishes its undo")),
+        "{}",
+        table.stdout
+    );
+
+    let again = fix(&daemon, &registry, &[]).await;
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains(&format!("while change {id} is interrupted")),
+        "names the change in the way: {again:?}"
+    );
+    assert_eq!(
+        daemon.cli(&["-o", "json", "changes"]).await.json()["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no second change recorded"
+    );
+
+    // The operator decides their edit is not needed and removes the file.
+    std::fs::remove_file(&hosts_toml).unwrap();
+    let rollback = daemon.cli(&["-o", "json", "rollback", &id]).await;
+    assert_eq!(rollback.code, 0, "{rollback:?}\n{}", daemon.log());
+    let r = rollback.json();
+    assert_eq!(
+        (&r["executed"], &r["ok"], &r["finished_undo"]),
+        (&true.into(), &true.into(), &true.into()),
+        "{r:#}"
+    );
+    assert_eq!(std::fs::read(&config_file).unwrap(), config_before);
+    assert_eq!(
+        entries(&certs_d),
+        Vec::<std::path::PathBuf>::new(),
+        "the CA is in the backup area and the host's directory is gone"
+    );
+    let changes = daemon.cli(&["-o", "json", "changes"]).await.json();
+    assert_eq!(changes["changes"][0]["state"], "rolled_back", "{changes:#}");
+    assert_eq!(fake.restarts.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

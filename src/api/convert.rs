@@ -4,7 +4,7 @@
 use super::v1 as pb;
 use crate::containerd::{ImageSummary, PullOutcome};
 use crate::controller::PullReport;
-use crate::controller::changes::{ListedChange, Rollback};
+use crate::controller::changes::{ListedChange, Rollback, RollbackDone};
 use crate::controller::diagnose::Diagnosis;
 use crate::controller::status::{ChangesSummary, ConfigState, InsecureInEffect, Status};
 use crate::managed::{EditAction, FileEdit, ManagedChange};
@@ -229,9 +229,17 @@ impl From<&ListedChange> for pb::Change {
         let (reason, reverted_by) = match &c.state {
             ChangeState::RolledBack { reason } => (reason.clone(), String::new()),
             ChangeState::Reverted { by } => (String::new(), by.to_string()),
-            ChangeState::Applied | ChangeState::Interrupted | ChangeState::Expired => {
-                (String::new(), String::new())
-            }
+            ChangeState::Applied
+            | ChangeState::Interrupted
+            | ChangeState::Expired
+            | ChangeState::AwaitingRestart { .. } => (String::new(), String::new()),
+        };
+        let (restart_command, waiting_until_unix) = match &c.state {
+            ChangeState::AwaitingRestart {
+                command,
+                until_unix,
+            } => (command.clone(), *until_unix as i64),
+            _ => (String::new(), 0),
         };
         pb::Change {
             id: c.id.to_string(),
@@ -257,6 +265,16 @@ impl From<&ListedChange> for pb::Change {
             overdue: l.overdue,
             expiry_error: overdue_error(c, l.overdue),
             reverts: c.meta.reverts.iter().map(|i| i.to_string()).collect(),
+            files: l
+                .files
+                .iter()
+                .map(|(path, state)| pb::ChangeFile {
+                    path: path.display().to_string(),
+                    state: state.name().to_string(),
+                })
+                .collect(),
+            restart_command,
+            waiting_until_unix,
         }
     }
 }
@@ -351,15 +369,21 @@ impl From<&Rollback> for pb::RollbackResponse {
         };
         match &r.outcome {
             None => {}
-            Some(ApplyOutcome::Applied { id, .. }) => {
+            Some(RollbackDone::Ran(ApplyOutcome::Applied { id, .. })) => {
                 resp.executed = true;
                 resp.change_id = id.to_string();
                 resp.ok = true;
             }
-            Some(ApplyOutcome::RolledBack { id, reason, .. }) => {
+            Some(RollbackDone::Ran(ApplyOutcome::RolledBack { id, reason, .. })) => {
                 resp.executed = true;
                 resp.change_id = id.to_string();
                 resp.reason = reason.clone();
+            }
+            Some(RollbackDone::UndoFinished { what }) => {
+                resp.executed = true;
+                resp.ok = true;
+                resp.finished_undo = true;
+                resp.reason = what.clone();
             }
         }
         resp

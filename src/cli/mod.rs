@@ -274,9 +274,24 @@ pub struct FixArgs {
     /// Use the legacy `configs.<host>.tls` table (containerd 1.x without config_path only).
     #[arg(long)]
     pub legacy: bool,
+    /// Who restarts containerd when the plan needs it: ctrdiag through systemd, or
+    /// you (`manual`: ctrdiag writes the files, says what to run, waits for containerd
+    /// to restart, then proves the change with its pull or undoes it).
+    #[arg(long, value_enum, default_value_t = RestartBy::Auto, value_name = "WHO")]
+    pub restart: RestartBy,
     /// Show the plan as a list and unified diffs without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Who restarts containerd for a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RestartBy {
+    /// ctrdiag, through systemd's D-Bus API.
+    Auto,
+    /// The operator (no unit manager ctrdiag can reach: k3s, OpenRC, a pod without
+    /// the host's bus).
+    Manual,
 }
 
 /// Runs the parsed command line, printing results to stdout and failures to stderr.

@@ -31,7 +31,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         let containers = self.containerd.list_containers().await?;
         let plan = plan_purge(registry, &images, &containers, force)?;
         Ok(PreparedFix {
-            preflight: self.preflight(&plan).await,
+            preflight: self.preflight(&plan, false).await,
             plan,
             meta: ChangeMeta::plain(),
             trial: None,

@@ -98,7 +98,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             .collect();
         refuse_rendered_credentials(&owner.owner, containerds, &owner.registries_file)?;
         Ok(PreparedFix {
-            preflight: self.preflight(&plan).await,
+            preflight: self.preflight(&plan, false).await,
             plan,
             meta: ChangeMeta::plain(),
             trial: None,

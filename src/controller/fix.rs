@@ -50,6 +50,8 @@ pub struct FixRequest {
     /// With a CA: its absolute path as the operator named it, for the change printed
     /// where a node manager's registries.yaml names the file (see `owner`).
     pub ca_file: Option<std::path::PathBuf>,
+    /// The operator restarts containerd, not ctrdiag: the change waits for that.
+    pub manual_restart: bool,
 }
 
 /// A checked change (a fix, a credential clean, a cache purge): its plan, the record
@@ -113,7 +115,7 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
             tracing::warn!(%host, ttl_secs = ttl.map(|t| t.as_secs()), "insecure setting requested: for test environments only");
         }
         // The time to live counts from the request, and is in the change's first record.
-        let meta = ChangeMeta {
+        let mut meta = ChangeMeta {
             insecure: insecure_setting(&host, &mode),
             expires_unix: crate::ttl::expires_at(self.clock.now_unix(), ttl),
             ttl_secs: ttl.map(|t| t.as_secs()),
@@ -128,7 +130,10 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
         self.refuse_if_managed(&spec, req.ca_file.as_deref())
             .await?;
         let plan = self.plan_for(&spec).await?;
-        let preflight = self.preflight(&plan).await;
+        if req.manual_restart && plan.restarts() {
+            meta.manual_restart = Some(self.node.manual_restart.clone());
+        }
+        let preflight = self.preflight(&plan, meta.manual_restart.is_some()).await;
         // A plan that cannot finish is not worth a trial pull.
         let trial = match preflight.is_empty() {
             true => self.trial(&plan).await,

@@ -61,6 +61,9 @@ pub struct NodeConfig {
     pub node_manager_registries: Option<PathBuf>,
     /// The os-release file that tells a Bottlerocket node.
     pub os_release: PathBuf,
+    /// What the operator runs, and how long ctrdiag waits, when the operator restarts
+    /// containerd (a fix with `manual_restart`).
+    pub manual_restart: crate::plan::ManualRestart,
 }
 
 /// Why a flow could not give its answer. Each variant keeps its source's own words.

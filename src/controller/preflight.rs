@@ -19,8 +19,9 @@ const UNIT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
     /// Why `plan` could not finish, one sentence each with the way forward; empty
-    /// when every step can run.
-    pub(super) async fn preflight(&self, plan: &Plan) -> Vec<String> {
+    /// when every step can run. With `manual_restart` the operator restarts
+    /// containerd: ctrdiag must only be able to see that it did.
+    pub(super) async fn preflight(&self, plan: &Plan, manual_restart: bool) -> Vec<String> {
         let mut problems = Vec::new();
         let units: BTreeSet<&str> = plan
             .steps
@@ -30,7 +31,13 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                 _ => None,
             })
             .collect();
-        for unit in units {
+        if manual_restart
+            && !units.is_empty()
+            && let Err(e) = self.executor.can_see_restarts().await
+        {
+            problems.push(e.to_string());
+        }
+        for unit in units.into_iter().filter(|_| !manual_restart) {
             let answer = tokio::time::timeout(UNIT_CHECK_TIMEOUT, self.units.state(unit)).await;
             let why = match answer {
                 Ok(Ok(state)) if state.load_state == "loaded" => continue,
@@ -48,7 +55,8 @@ impl<C: ContainerdPort, U: UnitManager, P: Prober> Controller<C, U, P> {
                 ),
             };
             problems.push(format!(
-                "the plan restarts {unit}, but ctrdiag cannot reach it through systemd ({why}): give ctrdiagd the system bus (dbus_address, or mount /run/dbus/system_bus_socket into its pod), or make the change by hand from the plan above"
+                "the plan restarts {unit}, but ctrdiag cannot reach it through systemd ({why}): run the fix again with --restart=manual (ctrdiag writes the files, you run `{}`, ctrdiag proves the change or undoes it), or give ctrdiagd the system bus (dbus_address, or mount /run/dbus/system_bus_socket into its pod)",
+                self.node.manual_restart.command
             ));
         }
         let dirs: BTreeSet<&Path> = plan

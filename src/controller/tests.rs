@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::changes::RollbackDone;
 use super::fakes::{FakeContainerd, FakeProber, FakeUnits, pulled, unknown_authority};
 use super::fix::{FixRequest, RequestedMode};
 use super::{Controller, ControllerError, NodeConfig};
@@ -69,6 +70,10 @@ fn lab(version: &str, config: &str) -> Lab {
             cert_expiry_warning: std::time::Duration::from_secs(14 * 86_400),
             node_manager_registries: Some(root.join("registries.yaml")),
             os_release: root.join("os-release"),
+            manual_restart: crate::plan::ManualRestart {
+                command: "systemctl restart containerd.service".into(),
+                wait_secs: 600,
+            },
         },
         root.join("state"),
     );
@@ -130,6 +135,7 @@ fn request(mode: RequestedMode) -> FixRequest {
         legacy: false,
         dry_run: false,
         ca_file: None,
+        manual_restart: false,
     }
 }
 
@@ -475,7 +481,10 @@ async fn rollback_without_an_id_never_undoes_a_rollback() {
     let id = lab.insecure_for(0).await;
     let r = lab.controller.rollback(None, false).await.unwrap();
     assert_eq!(r.target, id);
-    assert!(matches!(r.outcome, Some(ApplyOutcome::Applied { .. })));
+    assert!(matches!(
+        r.outcome,
+        Some(RollbackDone::Ran(ApplyOutcome::Applied { .. }))
+    ));
     assert!(matches!(
         lab.controller.rollback(None, false).await,
         Err(ControllerError::NothingToRollBack)

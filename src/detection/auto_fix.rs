@@ -98,6 +98,7 @@ async fn fix(
         legacy: false,
         dry_run: false,
         ca_file: Some(ca.to_path_buf()),
+        manual_restart: false,
     };
     let prepared = match controller.prepare_fix(request).await {
         Ok(p) => p,

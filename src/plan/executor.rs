@@ -19,7 +19,7 @@ use super::fsops::{self, FsError};
 use super::journal::{
     self, ChangeId, ChangeMeta, ChangeRecord, ChangeState, Event, Journal, JournalError, Listed,
 };
-use super::{Plan, Step, sha256_hex};
+use super::{ManualRestart, Plan, Step, sha256_hex};
 use crate::clock::Clock;
 use crate::containerd::{ContainerdError, Namespace, PullOutcome};
 use crate::controller::ports::{ContainerdPort, UnitManager};
@@ -53,13 +53,24 @@ pub enum ApplyError {
         path: PathBuf,
         backups: PathBuf,
     },
-    #[error("UNDO FAILED for change {id} ({reason}): {source}; the backups are in {}", .backups.display())]
+    #[error("change {id} could not be undone ({reason}): {source}. Its backups are in {}; `ctrdiag changes` says what each file holds now and `ctrdiag rollback {id}` tries the undo again; ctrdiag makes no other change until it is undone", .backups.display())]
     UndoFailed {
         id: ChangeId,
         reason: String,
         backups: PathBuf,
         source: Box<ApplyError>,
     },
+    #[error(
+        "containerd did not restart within {}s of the files being written (nobody ran `{command}`): the change was not proven",
+        .waited.as_secs()
+    )]
+    NoRestart { command: String, waited: Duration },
+    #[error("the wait for containerd's restart was ended by `ctrdiag rollback`")]
+    WaitCancelled,
+    #[error(
+        "ctrdiag cannot tell when containerd restarts (neither its pid nor its socket can be read): restart it through the unit manager instead"
+    )]
+    InstanceUnknown,
     #[error(
         "an interrupted change was undone just before this one ran, so its plan no longer describes the node: run the command again"
     )]
@@ -71,6 +82,9 @@ pub enum ApplyError {
         backups: PathBuf,
     },
 }
+
+/// How often a wait for the operator's restart looks at containerd.
+const RESTART_LOOK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How an apply ended, when it ended in a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +105,26 @@ pub enum ApplyOutcome {
 /// What the executor is doing, for callers that show progress as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    StepStarted { index: usize, description: String },
-    StepDone { index: usize },
-    Verifying { image: String },
-    Undoing { reason: String },
+    StepStarted {
+        index: usize,
+        description: String,
+    },
+    StepDone {
+        index: usize,
+    },
+    Verifying {
+        image: String,
+    },
+    Undoing {
+        reason: String,
+    },
+    /// The files are written; the operator must restart containerd (`command`), and
+    /// ctrdiag waits for that until `until_unix`.
+    AwaitingRestart {
+        change: ChangeId,
+        command: String,
+        until_unix: u64,
+    },
 }
 
 /// Where progress goes; `None` when nobody listens.
@@ -147,6 +177,8 @@ struct Inner<C, U> {
     health_timeout: Duration,
     node: tokio::sync::Mutex<()>,
     pending: std::sync::Mutex<Option<PendingRecovery>>,
+    /// Ends a wait for the operator's restart (`ctrdiag rollback` of that change).
+    cancel_wait: tokio::sync::Notify,
 }
 
 /// What kind of change runs, for crash-injection points.
@@ -172,6 +204,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                 health_timeout: Duration::from_secs(60),
                 node: tokio::sync::Mutex::new(()),
                 pending: std::sync::Mutex::new(None),
+                cancel_wait: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -259,6 +292,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
     ) -> Result<ApplyOutcome, ApplyError> {
         check_fresh(plan)?;
         let kind = kind(&meta);
+        let manual = meta.manual_restart.clone();
         let mut journal = Journal::create(self.state_dir(), plan, meta)?;
         failpoint(kind, "created", 0);
         let id = journal.id.clone();
@@ -271,7 +305,10 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     description: step.describe(),
                 },
             );
-            if let Err(e) = self.run_step(kind, &mut journal, n, step).await {
+            let ran = self
+                .run_step(kind, &mut journal, n, step, manual.as_ref(), progress)
+                .await;
+            if let Err(e) = ran {
                 let reason = format!("step {} failed: {e}", n + 1);
                 return self
                     .undo_reporting(&mut journal, reason, None, progress)
@@ -330,6 +367,8 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
         journal: &mut Journal,
         n: usize,
         step: &Step,
+        manual: Option<&ManualRestart>,
+        progress: &ProgressSink,
     ) -> Result<(), ApplyError> {
         match step {
             Step::WriteFile {
@@ -384,6 +423,12 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            Step::RestartUnit { .. } if manual.is_some() => {
+                journal.append(&Event::Started { step: n })?;
+                failpoint(kind, "started", n);
+                let manual = manual.expect("matched");
+                self.await_restart(journal, n, manual, progress).await?;
+            }
             Step::RestartUnit { unit, .. } => {
                 journal.append(&Event::Started { step: n })?;
                 failpoint(kind, "started", n);
@@ -416,8 +461,68 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
     /// A containerd that starts without its CRI plugin cannot serve the kubelet, so a
     /// restart is done only when CRI answers.
     async fn restart_unlocked(&self, unit: &str) -> Result<(), ApplyError> {
+        self.inner
+            .systemd
+            .restart(unit, self.inner.health_timeout)
+            .await?;
+        self.wait_for_cri().await
+    }
+
+    /// Waits for someone else to restart containerd (another instance answers: see
+    /// [`Self::containerd_instance`]), then for its CRI as after a restart of ours;
+    /// gives up after `manual.wait_secs`, or when `ctrdiag rollback` ends the wait.
+    async fn await_restart(
+        &self,
+        journal: &mut Journal,
+        step: usize,
+        manual: &ManualRestart,
+        progress: &ProgressSink,
+    ) -> Result<(), ApplyError> {
+        let cancelled = self.inner.cancel_wait.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        let before = self.containerd_instance().await;
+        let waited = Duration::from_secs(manual.wait_secs);
+        let until_unix = self.clock().now_unix() + manual.wait_secs;
+        journal.append(&Event::AwaitingRestart {
+            step,
+            containerd: before.clone(),
+            until_unix,
+        })?;
+        tracing::warn!(change = %journal.id, command = manual.command, "waiting for the operator to restart containerd");
+        report(
+            progress,
+            Progress::AwaitingRestart {
+                change: journal.id.clone(),
+                command: manual.command.clone(),
+                until_unix,
+            },
+        );
+        let deadline = tokio::time::Instant::now() + waited;
+        loop {
+            let now = self.containerd_instance().await;
+            if now.is_some() && now != before {
+                tracing::info!(change = %journal.id, before, now, "containerd restarted");
+                return self.wait_for_cri().await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApplyError::NoRestart {
+                    command: manual.command.clone(),
+                    waited,
+                });
+            }
+            let next = deadline.min(tokio::time::Instant::now() + RESTART_LOOK_INTERVAL);
+            tokio::select! {
+                () = &mut cancelled => return Err(ApplyError::WaitCancelled),
+                () = tokio::time::sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// After a restart: containerd's CRI must answer (within the health timeout), or
+    /// the restart failed; CRI refusing its configuration fails it at once.
+    async fn wait_for_cri(&self) -> Result<(), ApplyError> {
         let timeout = self.inner.health_timeout;
-        self.inner.systemd.restart(unit, timeout).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.inner.containerd.runtime_status().await {
@@ -440,8 +545,18 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
         }
     }
 
+    /// Whether ctrdiag can tell containerd instances apart (a manual restart needs it).
+    pub async fn can_see_restarts(&self) -> Result<(), ApplyError> {
+        match self.containerd_instance().await {
+            Some(_) => Ok(()),
+            None => Err(ApplyError::InstanceUnknown),
+        }
+    }
+
     /// Names the running containerd so a restart shows: its pid (Introspection, 1.7+),
-    /// else its socket's inode (containerd binds a new socket at every start).
+    /// else its socket's inode and change time (containerd binds a new socket at every
+    /// start; the inode alone is not enough: a file system reuses a freed inode number
+    /// at once, as measured with 1.6.20 here).
     async fn containerd_instance(&self) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         if let Some(pid) = self
@@ -455,7 +570,12 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
             return Some(format!("pid {pid}"));
         }
         let socket = std::fs::metadata(self.inner.containerd.socket()).ok()?;
-        Some(format!("socket inode {}", socket.ino()))
+        Some(format!(
+            "socket inode {} changed {}.{:09}",
+            socket.ino(),
+            socket.ctime(),
+            socket.ctime_nsec()
+        ))
     }
 
     /// Whether containerd may be running on the files restart step `step` of `record`
@@ -493,37 +613,51 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                 reason: reason.clone(),
             },
         );
-        self.undo(journal, reason, verify).await
+        let id = journal.id.clone();
+        let reason = self.undo(journal, reason).await?;
+        Ok(ApplyOutcome::RolledBack { id, reason, verify })
     }
 
-    /// Undoes every started step of `journal`'s change in reverse and records why.
-    async fn undo(
-        &self,
-        journal: &mut Journal,
-        reason: String,
-        verify: Option<PullOutcome>,
-    ) -> Result<ApplyOutcome, ApplyError> {
+    /// Undoes every started step of `journal`'s change in reverse and records why,
+    /// with what the undo did; returns that record.
+    async fn undo(&self, journal: &mut Journal, reason: String) -> Result<String, ApplyError> {
         let id = journal.id.clone();
         tracing::warn!(change = %id, reason, "undoing change");
         let record = journal::load(self.state_dir(), &id)?;
         let backups = journal.backup_dir();
         match self.undo_steps(journal, &record).await {
-            Ok(()) => {
+            Ok(undone) => {
+                let reason = format!("{reason}; {undone}");
                 journal.append(&Event::RolledBack {
                     reason: reason.clone(),
                 })?;
-                Ok(ApplyOutcome::RolledBack { id, reason, verify })
+                Ok(reason)
             }
-            Err(source) => Err(ApplyError::UndoFailed {
-                id,
-                reason,
-                backups,
-                source: Box::new(source),
-            }),
+            Err(source) => {
+                // Until it is undone, no other change may start (each tries it again).
+                if self.pending_recovery().is_none() {
+                    self.set_pending(Some(PendingRecovery {
+                        id: id.clone(),
+                        reason: source.to_string(),
+                        backups: backups.clone(),
+                    }));
+                }
+                Err(ApplyError::UndoFailed {
+                    id,
+                    reason,
+                    backups,
+                    source: Box::new(source),
+                })
+            }
         }
     }
 
-    async fn undo_steps(&self, journal: &Journal, record: &ChangeRecord) -> Result<(), ApplyError> {
+    /// Returns what the undo did, in plain words for the record and the operator.
+    async fn undo_steps(
+        &self,
+        journal: &Journal,
+        record: &ChangeRecord,
+    ) -> Result<String, ApplyError> {
         let kind = kind(&record.meta);
         let refuse = |path: &Path| ApplyError::UndoRefused {
             id: record.id.clone(),
@@ -531,12 +665,15 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
             backups: journal.backup_dir(),
         };
         let mut restart_unit = None;
+        let mut restart_step = false;
+        let mut files = 0;
         for n in record.started_steps().into_iter().rev() {
             let Some(step) = record.plan.steps.get(n) else {
                 continue;
             };
             match step {
                 Step::WriteFile { path, after, .. } => {
+                    files += 1;
                     let current = fsops::read_regular(path)?.map(|(b, _)| b);
                     match record.backup_of(n) {
                         Some((true, Some(meta))) => {
@@ -569,6 +706,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     }
                 }
                 Step::MoveToBackup { path, .. } => {
+                    files += 1;
                     let backup = journal.backup_path(n);
                     if fsops::read_regular(&backup)?.is_some() {
                         if fsops::read_regular(path)?.is_some() {
@@ -585,6 +723,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     );
                 }
                 Step::RestartUnit { unit, .. } => {
+                    restart_step = true;
                     if self.restarted_since(record, n).await {
                         restart_unit = Some(unit.clone());
                     }
@@ -592,11 +731,35 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
             }
             failpoint(kind, "undo", n);
         }
+        let files = match files {
+            0 => String::new(),
+            _ => "the files are back to their previous bytes".to_string(),
+        };
         // containerd read the changed config at its restart: restart it on the old one.
-        if let Some(unit) = restart_unit {
-            self.restart_unlocked(&unit).await?;
-        }
-        Ok(())
+        let containerd = match (restart_unit, &record.meta.manual_restart) {
+            (None, _) if restart_step => {
+                "containerd was not restarted: it never loaded the change".to_string()
+            }
+            (None, _) => String::new(),
+            (Some(_), Some(manual)) => format!(
+                "containerd runs the changed settings until it restarts: run `{}` so it loads the previous ones",
+                manual.command
+            ),
+            (Some(unit), None) => match self.restart_unlocked(&unit).await {
+                Ok(()) => format!("{unit} was restarted onto them"),
+                Err(e) => format!(
+                    "restarting {unit} onto them failed ({e}): containerd may run the changed settings until `systemctl restart {unit}`"
+                ),
+            },
+        };
+        let said: Vec<String> = [files, containerd]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(match said.is_empty() {
+            true => "nothing had been changed yet".to_string(),
+            false => said.join("; "),
+        })
     }
 
     /// Appends `event` to change `id`'s journal under the node lock (expiry notes).
@@ -638,14 +801,15 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                     report.damaged.push(d.id);
                     continue;
                 }
-                Listed::Change(c) if c.state == ChangeState::Interrupted => *c,
+                // Under the node lock nobody waits for a restart: those are stale too.
+                Listed::Change(c) if c.state.is_unfinished() => *c,
                 Listed::Change(_) => continue,
             };
             tracing::warn!(change = %record.id, "undoing a change interrupted by a stop or crash");
             let result = match Journal::open(self.state_dir(), &record.id) {
                 Ok(mut j) => {
                     let reason = "interrupted: ctrdiagd stopped during apply".to_string();
-                    self.undo(&mut j, reason, None).await.map(|_| ())
+                    self.undo(&mut j, reason).await.map(|_| ())
                 }
                 Err(e) => Err(e.into()),
             };
@@ -696,22 +860,82 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
         Ok(self.rollback_plan_of(id)?.0)
     }
 
-    fn rollback_plan_of(&self, id: &ChangeId) -> Result<(Plan, ChangeRecord), ApplyError> {
-        let record = match journal::find(self.state_dir(), id)? {
-            Listed::Change(c) => *c,
-            Listed::Damaged(_) => {
+    /// Finishes the undo of change `id`, which a stop interrupted or whose undo
+    /// failed (`ctrdiag rollback ID`); a change waiting for the operator's restart
+    /// stops waiting and its own apply undoes it. Returns what the undo did.
+    pub async fn finish_undo(&self, id: &ChangeId) -> Result<String, ApplyError> {
+        if let ChangeState::AwaitingRestart { .. } = self.record(id)?.state {
+            self.inner.cancel_wait.notify_waiters();
+        }
+        let _node = self.inner.node.lock().await;
+        let record = self.record(id)?;
+        match &record.state {
+            // The wait just ended, and the apply undid its change.
+            ChangeState::RolledBack { reason } => return Ok(reason.clone()),
+            s if s.is_unfinished() => {}
+            s => {
                 return Err(ApplyError::NotApplied {
                     id: id.clone(),
-                    state: "damaged".into(),
+                    state: state_name(s).into(),
                 });
             }
-        };
+        }
+        let mut journal = Journal::open(self.state_dir(), id)?;
+        let reason = "interrupted; the undo was finished by `ctrdiag rollback`".to_string();
+        let reason = self.undo(&mut journal, reason).await?;
+        // What still blocks changes, now that this one is undone.
+        self.recover_locked().await;
+        Ok(reason)
+    }
+
+    /// The steps that would undo unfinished change `id` (what `rollback --dry-run`
+    /// shows for it): the inverse of each step it started.
+    pub fn undo_plan(&self, id: &ChangeId) -> Result<Plan, ApplyError> {
+        let record = self.record(id)?;
+        let started = record.started_steps();
+        let steps = self.inverse_steps(&record, |n| started.contains(&n))?;
+        Ok(Plan {
+            title: format!("finish the undo of change {id} ({})", record.plan.title),
+            steps,
+            verify_pull: None,
+        })
+    }
+
+    fn record(&self, id: &ChangeId) -> Result<ChangeRecord, ApplyError> {
+        match journal::find(self.state_dir(), id)? {
+            Listed::Change(c) => Ok(*c),
+            Listed::Damaged(_) => Err(ApplyError::NotApplied {
+                id: id.clone(),
+                state: "damaged".into(),
+            }),
+        }
+    }
+
+    fn rollback_plan_of(&self, id: &ChangeId) -> Result<(Plan, ChangeRecord), ApplyError> {
+        let record = self.record(id)?;
         if record.state != ChangeState::Applied {
             return Err(ApplyError::NotApplied {
                 id: id.clone(),
                 state: state_name(&record.state).into(),
             });
         }
+        let steps = self.inverse_steps(&record, |_| true)?;
+        let plan = Plan {
+            title: format!("roll back change {id} ({})", record.plan.title),
+            steps,
+            verify_pull: None,
+        };
+        Ok((plan, record))
+    }
+
+    /// The steps that restore what `record`'s steps (those `include` keeps) replaced,
+    /// moved or created, last first; a restart at the end if any of them restarted.
+    fn inverse_steps(
+        &self,
+        record: &ChangeRecord,
+        include: impl Fn(usize) -> bool,
+    ) -> Result<Vec<Step>, ApplyError> {
+        let id = &record.id;
         let backups = journal::backup_dir_of(self.state_dir(), id);
         let backup_text = |n: usize| -> Result<String, ApplyError> {
             let path = backups.join(n.to_string());
@@ -725,6 +949,9 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
         let mut steps = Vec::new();
         let mut restart = None;
         for (n, step) in record.plan.steps.iter().enumerate().rev() {
+            if !include(n) {
+                continue;
+            }
             match step {
                 Step::WriteFile {
                     path, after, mode, ..
@@ -763,12 +990,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
                 why: "containerd reads config.toml only at start".into(),
             });
         }
-        let plan = Plan {
-            title: format!("roll back change {id} ({})", record.plan.title),
-            steps,
-            verify_pull: None,
-        };
-        Ok((plan, record))
+        Ok(steps)
     }
 }
 
@@ -776,6 +998,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
 pub fn state_name(state: &ChangeState) -> &'static str {
     match state {
         ChangeState::Interrupted => "interrupted",
+        ChangeState::AwaitingRestart { .. } => "awaiting_restart",
         ChangeState::Applied => "applied",
         ChangeState::RolledBack { .. } => "rolled_back",
         ChangeState::Reverted { .. } => "reverted",

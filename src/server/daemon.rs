@@ -58,6 +58,10 @@ pub fn controller_for(settings: &Settings, clock: Arc<dyn Clock>) -> LiveControl
             cert_expiry_warning: settings.cert_expiry_warning,
             node_manager_registries: settings.node_manager_registries.clone(),
             os_release: settings.os_release.clone(),
+            manual_restart: crate::plan::ManualRestart {
+                command: settings.manual_restart_command.clone(),
+                wait_secs: settings.manual_restart_wait.as_secs(),
+            },
         },
         settings.state_dir.clone(),
     )

@@ -120,6 +120,9 @@ fn apply_code(err: &ApplyError) -> Code {
         ApplyError::Systemd(s) => systemd_code(s),
         ApplyError::Containerd(c) => containerd_code(c),
         ApplyError::CriDown { .. } | ApplyError::CriRefused { .. } => Code::Unavailable,
+        ApplyError::NoRestart { .. } => Code::DeadlineExceeded,
+        ApplyError::WaitCancelled => Code::Aborted,
+        ApplyError::InstanceUnknown => Code::FailedPrecondition,
         // Someone else's edit is in the way: the operator decides.
         ApplyError::UndoRefused { .. } => Code::FailedPrecondition,
         ApplyError::RecoveryPending { .. } | ApplyError::PlannedBeforeRecovery => {

@@ -31,6 +31,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Stops serving (the registry went away); its certificates stay readable.
+    pub fn stop(&mut self) {
+        self.process.kill();
+    }
+
     pub async fn start(kind: RegistryKind) -> Registry {
         Self::start_with(kind, None).await
     }

@@ -102,6 +102,14 @@ pub enum Event {
         step: usize,
         containerd: Option<String>,
     },
+    /// Step `step`'s restart is left to the operator ([`ChangeMeta::manual_restart`]):
+    /// ctrdiag waits until `until_unix` for containerd to be another instance than
+    /// `containerd` (its pid, or its socket's inode and change time, when the wait began).
+    AwaitingRestart {
+        step: usize,
+        containerd: Option<String>,
+        until_unix: u64,
+    },
     /// Every step ran and the verification held.
     Applied,
     /// Everything was undone; why.
@@ -150,6 +158,19 @@ pub struct ChangeMeta {
     /// rollback or the expiry of one); the undo then gets `ttl_secs` again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restores_insecure: Option<(InsecureSetting, Option<u64>)>,
+    /// Set when the operator restarts containerd, not ctrdiag (`--restart=manual`: no
+    /// unit manager ctrdiag can reach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_restart: Option<ManualRestart>,
+}
+
+/// A restart done by someone else: what they are told to run, and how long ctrdiag
+/// waits for it before it undoes the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualRestart {
+    /// The command for the operator, e.g. `systemctl restart k3s.service`.
+    pub command: String,
+    pub wait_secs: u64,
 }
 
 impl ChangeMeta {
@@ -165,6 +186,12 @@ impl ChangeMeta {
 pub enum ChangeState {
     /// Started and never finished: the daemon stopped in the middle.
     Interrupted,
+    /// Its files are written and ctrdiag waits for the operator to restart
+    /// containerd (`command`) until `until_unix`, then proves or undoes it.
+    AwaitingRestart {
+        command: String,
+        until_unix: u64,
+    },
     Applied,
     RolledBack {
         reason: String,
@@ -226,11 +253,17 @@ impl ChangeRecord {
     /// The containerd instance that kept running when restart step `step` never
     /// reached the unit manager (`Some(None)`: it could not be named); `None` when
     /// that restart was requested (or may have been).
+    /// The same for a restart left to the operator: the instance when the wait began.
     pub fn not_restarted(&self, step: usize) -> Option<Option<&str>> {
         self.events.iter().find_map(|e| match e {
             Event::NotRestarted {
                 step: s,
                 containerd,
+            }
+            | Event::AwaitingRestart {
+                step: s,
+                containerd,
+                ..
             } if *s == step => Some(containerd.as_deref()),
             _ => None,
         })
@@ -299,7 +332,7 @@ impl ChangeRecord {
                 Event::Expired => Some(ChangeState::Expired),
                 _ => None,
             })
-            .unwrap_or(ChangeState::Interrupted);
+            .unwrap_or_else(|| awaiting_restart(&meta, &events));
         ChangeRecord {
             id,
             created_unix,
@@ -308,6 +341,31 @@ impl ChangeRecord {
             state,
             events,
         }
+    }
+}
+
+/// The state of a change with no deciding event: waiting for the operator's restart
+/// when its last event says so, else interrupted.
+fn awaiting_restart(meta: &ChangeMeta, events: &[Event]) -> ChangeState {
+    match (events.last(), &meta.manual_restart) {
+        (Some(Event::AwaitingRestart { until_unix, .. }), Some(manual)) => {
+            ChangeState::AwaitingRestart {
+                command: manual.command.clone(),
+                until_unix: *until_unix,
+            }
+        }
+        _ => ChangeState::Interrupted,
+    }
+}
+
+impl ChangeState {
+    /// Started and not decided: interrupted, or waiting for a restart (which, once
+    /// the daemon that waited is gone, is interrupted too).
+    pub fn is_unfinished(&self) -> bool {
+        matches!(
+            self,
+            ChangeState::Interrupted | ChangeState::AwaitingRestart { .. }
+        )
     }
 }
 
@@ -337,5 +395,197 @@ pub fn derive_reverted(listed: &mut [Listed]) {
                 c.state = ChangeState::Reverted { by: by.clone() };
             }
         }
+    }
+}
+
+/// What a file of a change holds now, compared with the change's records: what
+/// `ctrdiag changes` says of each file, so an interrupted change can be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// The step never ran: the change did not touch it.
+    Untouched,
+    /// Its bytes from before the change (or absent, as before).
+    Previous,
+    /// What the change wrote (or moved away, for a move to the backup area).
+    Changed,
+    /// Neither: someone changed it since, or it is missing.
+    Other,
+}
+
+impl FileState {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileState::Untouched => "untouched",
+            FileState::Previous => "previous",
+            FileState::Changed => "changed",
+            FileState::Other => "other",
+        }
+    }
+}
+
+impl ChangeRecord {
+    /// The state of step `step`'s file (`None`: the step has no file). `backup` is the
+    /// saved original's bytes, `current` the file's bytes now (`None`: absent).
+    pub fn file_state(
+        &self,
+        step: usize,
+        backup: Option<&[u8]>,
+        current: Option<&[u8]>,
+    ) -> Option<(&std::path::Path, FileState)> {
+        let started = self.started_steps().contains(&step);
+        let existed = self.backup_of(step).map(|(existed, _)| existed);
+        let (path, changed, previous) = match self.plan.steps.get(step)? {
+            crate::plan::Step::WriteFile { path, after, .. } => {
+                let previous = match existed {
+                    Some(true) => backup.is_some() && current == backup,
+                    _ => current.is_none(),
+                };
+                (path, current == Some(after.as_bytes()), previous)
+            }
+            crate::plan::Step::MoveToBackup { path, .. } => (
+                path,
+                current.is_none() && backup.is_some(),
+                (current.is_some() && backup.is_none())
+                    || (existed == Some(false) && current.is_none()),
+            ),
+            crate::plan::Step::RemoveImage { .. } | crate::plan::Step::RestartUnit { .. } => {
+                return None;
+            }
+        };
+        let state = match (started, changed, previous) {
+            (false, _, _) => FileState::Untouched,
+            (true, true, _) => FileState::Changed,
+            (true, false, true) => FileState::Previous,
+            (true, false, false) => FileState::Other,
+        };
+        Some((path.as_path(), state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+
+    fn record(steps: Vec<Step>, events: Vec<Event>, meta: ChangeMeta) -> ChangeRecord {
+        let plan = Plan {
+            title: "t".into(),
+            steps,
+            verify_pull: None,
+        };
+        ChangeRecord::from_journal(ChangeId::at(0, 0), 0, plan, meta, events)
+    }
+
+    fn write(before: Option<&str>) -> Step {
+        Step::WriteFile {
+            path: "/etc/containerd/config.toml".into(),
+            before: before.map(String::from),
+            after: "new".into(),
+            mode: 0o644,
+            why: "w".into(),
+        }
+    }
+
+    fn started(step: usize, existed: bool) -> Vec<Event> {
+        vec![
+            Event::Backup {
+                step,
+                existed,
+                meta: None,
+            },
+            Event::Started { step },
+        ]
+    }
+
+    #[test]
+    fn a_file_is_previous_changed_or_other_by_its_bytes() {
+        let r = record(
+            vec![write(Some("old"))],
+            started(0, true),
+            ChangeMeta::plain(),
+        );
+        let of = |current: Option<&[u8]>| r.file_state(0, Some(b"old"), current).unwrap().1;
+        assert_eq!(of(Some(b"old")), FileState::Previous);
+        assert_eq!(of(Some(b"new")), FileState::Changed);
+        assert_eq!(of(Some(b"edited by hand")), FileState::Other);
+        assert_eq!(of(None), FileState::Other, "missing");
+    }
+
+    #[test]
+    fn a_created_file_is_previous_while_absent_and_a_step_never_started_untouched() {
+        let r = record(
+            vec![write(None), write(None)],
+            started(0, false),
+            ChangeMeta::plain(),
+        );
+        assert_eq!(r.file_state(0, None, None).unwrap().1, FileState::Previous);
+        assert_eq!(
+            r.file_state(0, None, Some(b"new")).unwrap().1,
+            FileState::Changed
+        );
+        assert_eq!(
+            r.file_state(1, None, Some(b"x")).unwrap().1,
+            FileState::Untouched
+        );
+    }
+
+    #[test]
+    fn a_moved_file_is_changed_while_only_its_backup_exists() {
+        let step = Step::MoveToBackup {
+            path: "/root/.docker/config.json".into(),
+            why: "m".into(),
+            sha256: None,
+        };
+        let r = record(vec![step], started(0, true), ChangeMeta::plain());
+        assert_eq!(
+            r.file_state(0, Some(b"c"), None).unwrap().1,
+            FileState::Changed
+        );
+        assert_eq!(
+            r.file_state(0, None, Some(b"c")).unwrap().1,
+            FileState::Previous
+        );
+        assert_eq!(
+            r.file_state(0, Some(b"c"), Some(b"d")).unwrap().1,
+            FileState::Other
+        );
+    }
+
+    #[test]
+    fn a_change_waits_for_a_restart_only_while_that_is_its_last_event() {
+        let meta = ChangeMeta {
+            manual_restart: Some(ManualRestart {
+                command: "systemctl restart k3s.service".into(),
+                wait_secs: 600,
+            }),
+            ..ChangeMeta::plain()
+        };
+        let mut events = started(0, true);
+        events.push(Event::Started { step: 1 });
+        events.push(Event::AwaitingRestart {
+            step: 1,
+            containerd: Some("pid 7".into()),
+            until_unix: 900,
+        });
+        let steps = vec![
+            write(Some("old")),
+            Step::RestartUnit {
+                unit: "k3s.service".into(),
+                why: "r".into(),
+            },
+        ];
+        let waiting = record(steps.clone(), events.clone(), meta.clone());
+        assert_eq!(
+            waiting.state,
+            ChangeState::AwaitingRestart {
+                command: "systemctl restart k3s.service".into(),
+                until_unix: 900
+            }
+        );
+        assert!(waiting.state.is_unfinished());
+        assert_eq!(waiting.not_restarted(1), Some(Some("pid 7")));
+        events.push(Event::Done { step: 1 });
+        assert_eq!(record(steps, events, meta).state, ChangeState::Interrupted);
     }
 }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::change::{
-    BadChangeId, ChangeId, ChangeMeta, ChangeRecord, ChangeState, DamagedChange, Event, Listed,
+    BadChangeId, ChangeId, ChangeMeta, ChangeRecord, ChangeState, DamagedChange, Event, FileState,
+    Listed, ManualRestart,
 };
 
 /// Owner and mode of a file, kept when it is replaced.
@@ -93,6 +94,14 @@ impl Step {
                 why: "containerd's CRI reads config.toml only at start".into(),
             },
         ]
+    }
+
+    /// The file the step writes or moves, if it has one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Step::WriteFile { path, .. } | Step::MoveToBackup { path, .. } => Some(path),
+            Step::RemoveImage { .. } | Step::RestartUnit { .. } => None,
+        }
     }
 
     /// One line for people: what the step does and why.

@@ -1,6 +1,6 @@
 //! `ctrdiag changes`
 
-use crate::cli::stdout::out;
+use crate::cli::stdout::{out, outln};
 
 use serde_json::json;
 
@@ -31,6 +31,9 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 "overdue": c.overdue,
                 "expiry_error": c.expiry_error,
                 "steps": c.steps,
+                "files": c.files.iter().map(|f| json!({"path": f.path, "state": f.state})).collect::<Vec<_>>(),
+                "restart_command": (!c.restart_command.is_empty()).then_some(&c.restart_command),
+                "waiting_until": (c.waiting_until_unix > 0).then(|| timestamp(c.waiting_until_unix)),
             })).collect::<Vec<_>>(),
         })),
         Output::Table => {
@@ -42,6 +45,11 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                         "reverted" => format!("reverted by {}", c.reverted_by),
                         "rolled_back" => format!("rolled back: {}", c.reason),
                         "damaged" => format!("DAMAGED: {}", c.reason),
+                        "awaiting_restart" => format!(
+                            "waiting until {} for `{}`",
+                            timestamp(c.waiting_until_unix),
+                            c.restart_command
+                        ),
                         s => s.to_string(),
                     };
                     if c.overdue {
@@ -58,6 +66,16 @@ pub async fn run(mut client: Client, output: Output) -> Result<Exit, Failure> {
                 })
                 .collect();
             out!("{}", table(&["ID", "CREATED", "STATE", "TITLE"], &rows));
+            for c in resp.changes.iter().filter(|c| c.state == "interrupted") {
+                outln!(
+                    "\nchange {} is interrupted; `ctrdiag rollback {}` finishes its undo. Its files now:",
+                    c.id,
+                    c.id
+                );
+                for f in &c.files {
+                    outln!("  {:<9} {}", f.state, f.path);
+                }
+            }
         }
     }
     Ok(Exit::Ok)

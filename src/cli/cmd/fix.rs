@@ -52,6 +52,7 @@ fn request(args: &FixArgs) -> Result<pb::FixRequest, Failure> {
         verify_image: args.verify_image.clone().unwrap_or_default(),
         all_hosts: args.all_hosts,
         legacy: args.legacy,
+        manual_restart: args.restart == crate::cli::RestartBy::Manual,
         // Where k3s owns containerd's configuration, its registries.yaml names the file.
         ca_file: match &args.ca {
             Some(path) => std::path::absolute(path)
@@ -109,6 +110,7 @@ pub async fn follow(
     let mut steps = Vec::new();
     let mut result = None;
     let mut managed = None;
+    let mut awaited = None;
     while let Some(msg) = stream.next().await {
         let Some(event) = msg.map_err(|s| Failure::from_status(&s))?.event else {
             continue;
@@ -138,6 +140,17 @@ pub async fn follow(
             }
             Event::Result(r) => result = Some(r),
             Event::Managed(m) => managed = Some(m),
+            Event::AwaitingRestart(w) => {
+                if output == Output::Table {
+                    outln!(
+                        "      the files are written: restart containerd now with\n\n          {}\n\n      ctrdiag waits until {}, then proves the change with its pull, or undoes it\n      (Ctrl-C stops watching; the change keeps waiting: `ctrdiag changes`, `ctrdiag rollback {}` ends it)",
+                        w.command,
+                        timestamp(w.until_unix),
+                        w.change_id
+                    );
+                }
+                awaited = Some(w);
+            }
         }
     }
     let r = result.ok_or_else(|| Failure::new(Exit::Problem, "ctrdiagd ended the change without a result: check `journalctl -u ctrdiagd` and `ctrdiag changes`"))?;
@@ -156,6 +169,9 @@ pub async fn follow(
                 "message": v.message, "duration_ms": v.duration_ms,
             })),
             "expires": (r.expires_unix > 0).then(|| timestamp(r.expires_unix)),
+            "awaited_restart": awaited.as_ref().map(|w| json!({
+                "command": w.command, "until": timestamp(w.until_unix),
+            })),
         })),
         Output::Table if !r.executed && refused(&plan) && r.reason.is_empty() => {
             outln!("(dry run: nothing was changed; the change would be refused, see above)")
@@ -187,11 +203,7 @@ pub async fn follow(
                     r.reason
                 );
             }
-            None => outln!(
-                "undone: change {} stopped ({}); every file it wrote has its previous bytes again",
-                r.change_id,
-                r.reason
-            ),
+            None => outln!("undone: change {} stopped: {}", r.change_id, r.reason),
         },
     }
     Ok(if (!r.executed && !refused(&plan)) || r.ok {

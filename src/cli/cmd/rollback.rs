@@ -31,11 +31,18 @@ pub async fn run(
             "change_id": r.change_id,
             "ok": r.ok,
             "reason": r.reason,
+            "finished_undo": r.finished_undo,
         })),
         Output::Table => {
             print_plan(&plan);
             if !r.executed {
                 outln!("\n(dry run: nothing was changed)");
+            } else if r.finished_undo {
+                outln!(
+                    "\nfinished the undo of change {}: {}",
+                    r.target_id,
+                    r.reason
+                );
             } else if r.ok {
                 outln!(
                     "\nrolled back change {}; this rollback is change {}",

@@ -83,6 +83,15 @@ fn progress_event(p: Progress) -> Option<pb::fix_event::Event> {
             done: true,
         })),
         Progress::Verifying { image } => Some(pb::fix_event::Event::Verifying(image)),
+        Progress::AwaitingRestart {
+            change,
+            command,
+            until_unix,
+        } => Some(pb::fix_event::Event::AwaitingRestart(pb::AwaitingRestart {
+            command,
+            until_unix: until_unix as i64,
+            change_id: change.to_string(),
+        })),
         Progress::Undoing { .. } => None,
     }
 }
@@ -113,6 +122,7 @@ impl DiagnosticsService {
             legacy: req.legacy,
             dry_run: req.dry_run,
             ca_file,
+            manual_restart: req.manual_restart,
         };
         let prepared = match self.controller.prepare_fix(request).await {
             Err(ControllerError::Managed(change)) => return Ok(managed_stream(&change).await),
