@@ -3,9 +3,10 @@
 //! directories can be reached through a symlink.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use super::iofault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -192,13 +193,17 @@ pub fn atomic_write(path: &Path, bytes: &[u8], meta: FileMeta) -> Result<(), FsE
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&tmp)
             .map_err(io("create", &tmp))?;
-        file.write_all(bytes).map_err(io("write", &tmp))?;
+        iofault::write_all("write", &mut file, bytes).map_err(io("write", &tmp))?;
         std::os::unix::fs::fchown(&file, Some(meta.uid), Some(meta.gid))
             .map_err(io("chown", &tmp))?;
         file.set_permissions(std::fs::Permissions::from_mode(meta.mode))
             .map_err(io("chmod", &tmp))?;
-        file.sync_all().map_err(io("fsync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(io("rename into place", path))?;
+        iofault::inject("fsync")
+            .and_then(|()| file.sync_all())
+            .map_err(io("fsync", &tmp))?;
+        iofault::inject("rename")
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(io("rename into place", path))?;
         sync_dir(dir)
     })();
     if result.is_err() {
@@ -218,7 +223,7 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), FsError> {
         });
     }
     create_parents(to)?;
-    match std::fs::rename(from, to) {
+    match iofault::inject("rename").and_then(|()| std::fs::rename(from, to)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
             let (bytes, m) = read_regular(from)?.ok_or_else(|| FsError::NotRegular {
@@ -235,7 +240,8 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), FsError> {
 
 /// Makes a rename or create durable: the directory entry itself must reach the disk.
 pub fn sync_dir(dir: &Path) -> Result<(), FsError> {
-    File::open(dir)
+    iofault::inject("dirsync")
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(io("fsync directory", dir))
 }

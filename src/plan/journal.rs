@@ -13,7 +13,6 @@
 //! glue onto it. A change whose files cannot be read is listed as damaged and never
 //! stops the reading of the others.
 
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +101,25 @@ impl Journal {
             .mode(0o700)
             .create(&dir)
             .map_err(io("create", &dir))?;
-        fsops::sync_dir(&base)?;
+        let created = Self::fill(&base, dir.clone(), id, plan, meta);
+        if created.is_err() {
+            // A record that could not be made whole (a full disk) is not left behind
+            // to be listed as an interrupted change: nothing of the node was touched,
+            // and everything in it was made just now by this call.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        created
+    }
+
+    /// Makes the new change directory `dir` durable with its plan, then opens its log.
+    fn fill(
+        base: &Path,
+        dir: PathBuf,
+        id: ChangeId,
+        plan: &Plan,
+        meta: ChangeMeta,
+    ) -> Result<Journal, JournalError> {
+        fsops::sync_dir(base)?;
         let file = PlanFile {
             id: id.clone(),
             created_unix: std::time::SystemTime::now()
@@ -170,11 +187,13 @@ impl Journal {
         let mut line = serde_json::to_vec(event).map_err(|e| io("encode", &path)(e.into()))?;
         line.push(b'\n');
         let len = self.log.metadata().map_err(io("inspect", &path))?.len();
-        let written = self
-            .log
-            .write_all(&line)
+        let written = super::iofault::write_all("journal", &mut self.log, &line)
             .map_err(io("append to", &path))
-            .and_then(|()| self.log.sync_data().map_err(io("fsync", &path)));
+            .and_then(|()| {
+                super::iofault::inject("journal-fsync")
+                    .and_then(|()| self.log.sync_data())
+                    .map_err(io("fsync", &path))
+            });
         if written.is_err() {
             let _ = self.truncate(len);
         }
@@ -328,7 +347,7 @@ mod tests {
         drop(j);
         // A crash in the middle of writing the next line.
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        f.write_all(b"{\"event\":\"do").unwrap();
+        std::io::Write::write_all(&mut f, b"{\"event\":\"do").unwrap();
         let id = list(&state).unwrap()[0].id().clone();
         let mut j = Journal::open(&state, &id).unwrap();
         j.append(&Event::Applied).unwrap();

@@ -4,6 +4,7 @@
 
 pub mod executor;
 pub mod fsops;
+mod iofault;
 pub mod journal;
 
 pub use ctrdiag_core::plan::*;
