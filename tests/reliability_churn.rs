@@ -1,4 +1,5 @@
-//! Reliability: containerd churn (issue 13). The lab containerd 2.1 is stopped again and
+//! Reliability: containerd churn (issue 13). The lab containerd (2.1, or
+//! `RELIABILITY_CONTAINERD` = 1.6 / 1.7) is stopped again and
 //! again, by SIGKILL (a crash) and SIGTERM (`systemctl restart`) in turn, while clients
 //! call the real ctrdiagd through its gRPC API: status, images, changes and test pulls.
 //! ctrdiagd must never crash, every call must get an answer or a clear `Unavailable`
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use ctrdiag::api::v1 as pb;
 use ctrdiag::api::v1::diagnostics_client::DiagnosticsClient;
 use lab::certs::CertKind;
-use lab::containerd::{LabContainerd, Version};
+use lab::containerd::LabContainerd;
 use lab::daemon::Daemon;
 use lab::registry::{Registry, RegistryKind};
 use lab::reliability::{self, Latencies};
@@ -137,7 +138,8 @@ async fn ctrdiagd_survives_containerd_restarts_and_kills_under_calls() {
     let restarts = reliability::size("RELIABILITY_RESTARTS", 10, 100);
     let clients = reliability::size("RELIABILITY_CHURN_CLIENTS", 8, 16);
     let registry = Registry::start(RegistryKind::Tls(CertKind::PrivateCa)).await;
-    let mut ctr = LabContainerd::start(Version::V2_1).await;
+    let version = reliability::containerd_version();
+    let mut ctr = LabContainerd::start(version).await;
     ctr.trust_registry_ca(&registry);
     let mut daemon = Daemon::start(&ctr).await;
     let daemon_pid = daemon.pid();
@@ -230,7 +232,7 @@ async fn ctrdiagd_survives_containerd_restarts_and_kills_under_calls() {
     reliability::report(
         "churn",
         serde_json::json!({
-            "containerd": "2.1.9",
+            "containerd": version.expected_version_prefix(),
             "restarts": restarts,
             "sigkill": kills,
             "sigterm": terms,

@@ -23,6 +23,18 @@ pub fn size(var: &str, short: usize, long: usize) -> usize {
     }
 }
 
+/// The containerd a suite runs against: `RELIABILITY_CONTAINERD` (`1.6`, `1.7`, `2.1`),
+/// 2.1 when unset.
+pub fn containerd_version() -> super::containerd::Version {
+    use super::containerd::Version;
+    match std::env::var("RELIABILITY_CONTAINERD").as_deref() {
+        Err(_) | Ok("2.1") => Version::V2_1,
+        Ok("1.7") => Version::V1_7,
+        Ok("1.6") => Version::V1_6,
+        Ok(other) => panic!("RELIABILITY_CONTAINERD={other:?}: expected 1.6, 1.7 or 2.1"),
+    }
+}
+
 /// The mode's name, as the figures record it.
 pub fn mode() -> &'static str {
     if long_mode() { "long" } else { "short" }
