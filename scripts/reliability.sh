@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${RELIABILITY_OUT:-target/reliability}
 mkdir -p "$out"
+rm -f "$out"/reliability_*.log
 export CTRDIAG_RELIABILITY=${CTRDIAG_RELIABILITY:-long}
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 status=0

@@ -63,9 +63,13 @@ impl Tally {
     }
 }
 
-/// containerd down, said clearly: the message names containerd and what to check.
+/// containerd down (or still starting), said clearly: the message names containerd and
+/// what to check or do.
 fn says_containerd_is_down(message: &str) -> bool {
-    message.contains("containerd") && (message.contains("running") || message.contains("answer"))
+    message.contains("containerd")
+        && (message.contains("running")
+            || message.contains("answer")
+            || message.contains("is starting"))
 }
 
 fn unavailable_or_wrong(rpc: &str, status: &tonic::Status) -> Answer {
