@@ -12,7 +12,7 @@ use ctrdiag::containerd::ContainerdClient;
 use lab::certs::CertKind;
 use lab::containerd::{LabContainerd, Version};
 use lab::daemon::Daemon;
-use lab::registry::{Registry, RegistryKind};
+use lab::registry::{Registry, RegistryKind, SilentRegistry};
 use lab::wait_for;
 
 /// `nobody:nogroup`, a member of the lab daemon's socket group: a read-only caller.
@@ -171,6 +171,46 @@ async fn the_cleanup_finishes_when_the_caller_goes_away(version: Version) {
     daemon.assert_running();
 }
 
+#[tokio::test]
+async fn a_cleanup_cut_off_by_a_containerd_crash_is_finished_once_containerd_is_back() {
+    let pause_dir = lab::scratch_dir("pause-");
+    let failpoint = format!("pause:test_pull_cleanup:{}", pause_dir.path().display());
+    let (registry, mut ctr, mut daemon) =
+        lab(Version::V2_1, &[("CTRDIAG_FAILPOINT", &failpoint)]).await;
+    let client = ctr.client();
+    let before = store(&client).await;
+    let mut api = daemon.api().await;
+    let image = registry.image_ref();
+    let call = tokio::spawn(async move {
+        api.test_pull(ctrdiag::api::v1::TestPullRequest { image, keep: false })
+            .await
+    });
+
+    // containerd crashes after the pull, before the cleanup has removed anything.
+    wait_until_paused(pause_dir.path()).await;
+    ctr.kill();
+    release(pause_dir.path());
+    let refused = call
+        .await
+        .unwrap()
+        .expect_err("the caller hears containerd is gone");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("is it running?"), "{refused:?}");
+
+    ctr.start_again().await;
+    wait_for(
+        "the cleanup to finish once containerd is back",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            let before = before.clone();
+            async move { (store(&client).await == before).then_some(()) }
+        },
+    )
+    .await;
+    daemon.assert_running();
+}
+
 per_version!(
     a_test_pull_keeps_every_other_name_of_the_image,
     a_test_pull_of_a_moved_tag_puts_the_old_target_back,
@@ -178,26 +218,12 @@ per_version!(
     the_cleanup_finishes_when_the_caller_goes_away,
 );
 
-/// A registry that accepts connections and never answers.
-async fn silent_registry() -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            held.push(tcp);
-        }
-    });
-    (format!("{}:{port}", lab::REGISTRY_NAME), task)
-}
-
 #[tokio::test]
 async fn a_pull_past_the_limit_is_a_timeout_with_the_limit_named() {
-    lab::ensure_hosts_entry();
-    let (host, _server) = silent_registry().await;
+    let registry = SilentRegistry::start().await;
     let ctr = LabContainerd::start(Version::V2_1).await;
     let mut daemon = Daemon::start_with(&ctr, "pull_timeout_secs = 2\n").await;
-    let image = format!("{host}/app:1");
+    let image = registry.image_ref("app:1");
 
     let run = daemon.cli(&["-o", "json", "pull", &image]).await;
     assert_eq!(run.code, 1, "{run:?}");

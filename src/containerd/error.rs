@@ -24,6 +24,12 @@ pub enum ContainerdError {
     CriUnavailable { path: PathBuf },
 
     #[error(
+        "containerd at {} is starting: its CRI plugin is not initialized yet (`server is not initialized yet`); try again in a few seconds",
+        .path.display()
+    )]
+    CriStarting { path: PathBuf },
+
+    #[error(
         "image {image:?} not found in containerd namespace {namespace}: list images with `ctrdiag images`"
     )]
     ImageNotFound { image: String, namespace: String },
@@ -62,6 +68,13 @@ impl ContainerdError {
         match status.code() {
             tonic::Code::Unimplemented if message.contains("unknown service runtime.v1") => {
                 ContainerdError::CriUnavailable {
+                    path: socket.to_path_buf(),
+                }
+            }
+            // containerd 1.6 answers CRI calls so (code Unknown) while its CRI plugin
+            // is still starting, just after containerd itself began to answer.
+            _ if message.contains("server is not initialized yet") => {
+                ContainerdError::CriStarting {
                     path: socket.to_path_buf(),
                 }
             }
@@ -106,4 +119,21 @@ fn transport_detail(status: &tonic::Status) -> String {
         source = err.source();
     }
     last.unwrap_or_else(|| status.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cri_plugin_still_starting_is_told_apart_and_says_to_try_again() {
+        let socket = std::path::Path::new("/run/containerd/containerd.sock");
+        let status = tonic::Status::unknown("server is not initialized yet");
+        let err = ContainerdError::from_status("Status", socket, status);
+        assert!(
+            matches!(err, ContainerdError::CriStarting { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("try again"), "{err}");
+    }
 }

@@ -278,47 +278,67 @@ impl ContainerdClient {
     /// exactly as it was (see [`store_diff`]): only records this pull wrote are deleted
     /// or put back, through the images service, never through a call that drops other
     /// names of the image. The cleanup runs in a task of its own, so it completes even
-    /// when the caller goes away or its deadline passes mid-way.
+    /// when the caller goes away or its deadline passes mid-way, and when containerd is
+    /// killed or restarted mid-pull it is done once containerd answers again.
     pub async fn pull_leaving_store_as_found(&self, image: &str, keep: bool) -> Result<TestPull> {
         // CRI pulls land in k8s.io whatever namespace this client is for.
         let cri = self.in_namespace(Namespace::default());
         let guard = self.pull_locks.lock(image).await;
         let before = cri.image_records().await?;
-        let outcome = cri.test_pull(image).await?;
-        let image_id = match &outcome {
-            PullOutcome::Pulled { image_id, .. } if !keep => image_id.clone(),
-            _ => {
-                return Ok(TestPull {
-                    outcome,
-                    removed_after: false,
-                    left_for_others: Vec::new(),
-                });
-            }
-        };
-        let after_pull = cri.image_records().await?;
         let name = image.to_string();
-        let cleanup = tokio::spawn(async move {
+        let (outcome, image_id) = match cri.test_pull(image).await {
+            Ok(outcome) => match &outcome {
+                PullOutcome::Pulled { image_id, .. } if !keep => {
+                    let id = image_id.clone();
+                    (outcome, id)
+                }
+                _ => {
+                    return Ok(TestPull {
+                        outcome,
+                        removed_after: false,
+                        left_for_others: Vec::new(),
+                    });
+                }
+            },
+            // containerd went away mid-pull (killed, restarted): the pull may have
+            // landed before it did. Undo it once containerd answers again, in the
+            // background; the caller hears at once that containerd is not answering.
+            Err(e) if e.is_unreachable() && !keep => {
+                tokio::spawn(async move {
+                    let _serialised = guard;
+                    let undo = UndoPull {
+                        name: &name,
+                        image_id: None,
+                        before: &before,
+                        after_pull: None,
+                    };
+                    let _ = cri.undo_until_answering(undo, None).await;
+                });
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        // The store right after the pull; if containerd is gone already, the store as
+        // the cleanup finds it stands in.
+        let after_pull = cri.image_records().await.ok();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
             let _serialised = guard;
             failpoint_pause("test_pull_cleanup");
-            let now = cri.image_records().await?;
-            let undo = store_diff::undo_pull(&name, &image_id, &before, &after_pull, &now);
-            for record in &undo.restore {
-                cri.restore_record(record).await?;
-            }
-            for record in &undo.delete {
-                cri.delete_record(record).await?;
-            }
-            if !undo.left.is_empty() {
-                tracing::info!(image = name, records = ?undo.left, "left records another client wrote during the test pull");
-            }
-            Ok::<_, ContainerdError>((undo.delete.iter().any(|r| r.name == name), undo.left))
+            let undo = UndoPull {
+                name: &name,
+                image_id: Some(&image_id),
+                before: &before,
+                after_pull: after_pull.as_ref(),
+            };
+            cri.undo_until_answering(undo, Some(first_tx)).await;
         });
-        let (removed_after, left_for_others) = match cleanup.await {
+        let (removed_after, left_for_others) = match first_rx.await {
             Ok(result) => result?,
-            Err(join) => {
+            Err(_) => {
                 return Err(ContainerdError::Cleanup {
                     image: image.to_string(),
-                    detail: join.to_string(),
+                    detail: "the cleanup task ended without a result".into(),
                 });
             }
         };
@@ -328,6 +348,95 @@ impl ContainerdClient {
             left_for_others,
         })
     }
+
+    /// Undoes a test pull, trying again while containerd does not answer (for up to
+    /// [`CLEANUP_RETRY_FOR`]), so a containerd killed or restarted mid-pull still ends
+    /// with the store as it was. The first attempt's result goes to `first` (the
+    /// caller, who is not kept waiting for containerd to come back); what later
+    /// attempts do is logged.
+    async fn undo_until_answering(
+        &self,
+        undo: UndoPull<'_>,
+        mut first: Option<tokio::sync::oneshot::Sender<Result<Undone>>>,
+    ) {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        let mut retried = false;
+        loop {
+            let result = self.undo_pull_once(&undo).await;
+            match result {
+                Err(e) if e.is_unreachable() && started.elapsed() < CLEANUP_RETRY_FOR => {
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                    retried = true;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                result => {
+                    match (&result, retried) {
+                        (Ok((removed, _)), true) => tracing::info!(
+                            image = undo.name,
+                            removed,
+                            "finished the cleanup of a test pull once containerd answered again"
+                        ),
+                        (Err(e), true) => tracing::warn!(
+                            image = undo.name,
+                            error = %e,
+                            "gave up the cleanup of a test pull: the records it wrote may still be there (compare `ctrdiag images`)"
+                        ),
+                        _ => {}
+                    }
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(result);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One attempt at [`UndoPull`]: what was removed, and what others wrote since.
+    async fn undo_pull_once(&self, undo: &UndoPull<'_>) -> Result<Undone> {
+        let now = self.image_records().await?;
+        let after_pull = undo.after_pull.unwrap_or(&now);
+        let image_id = match undo.image_id {
+            Some(id) => id.to_string(),
+            None => match store_diff::image_id_in(undo.name, &now) {
+                Some(id) => id,
+                None => return Ok((false, Vec::new())),
+            },
+        };
+        let plan = store_diff::undo_pull(undo.name, &image_id, undo.before, after_pull, &now);
+        for record in &plan.restore {
+            self.restore_record(record).await?;
+        }
+        for record in &plan.delete {
+            self.delete_record(record).await?;
+        }
+        if !plan.left.is_empty() {
+            tracing::info!(image = undo.name, records = ?plan.left, "left records another client wrote during the test pull");
+        }
+        Ok((plan.delete.iter().any(|r| r.name == undo.name), plan.left))
+    }
+}
+
+/// What a test pull's cleanup did: whether the name pulled was removed again, and the
+/// records another client wrote since (left as they are).
+type Undone = (bool, Vec<String>);
+
+/// How long the cleanup of a test pull keeps trying while containerd does not answer
+/// (killed or restarted mid-pull) before it gives up and logs what may be left.
+const CLEANUP_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// What undoing one test pull needs: the name, CRI's image id (unknown when
+/// containerd went away before answering the pull), and the store before and right
+/// after the pull (unknown when containerd went away right after it).
+struct UndoPull<'a> {
+    name: &'a str,
+    image_id: Option<&'a str>,
+    before: &'a StoreSnapshot,
+    after_pull: Option<&'a StoreSnapshot>,
 }
 
 /// Test hook (`--features failpoints`): `CTRDIAG_FAILPOINT=pause:<name>:<dir>` makes

@@ -66,6 +66,17 @@ fn repository_of(name: &str) -> &str {
     }
 }
 
+/// CRI's `sha256:<config digest>` id record of the image `name` holds in `store`, for a
+/// pull whose answer was lost (containerd went away before it replied): the id record
+/// has the same target as the name.
+pub fn image_id_in(name: &str, store: &StoreSnapshot) -> Option<String> {
+    let target = &store.get(name)?.target_digest;
+    store
+        .values()
+        .find(|r| r.name.starts_with("sha256:") && &r.target_digest == target)
+        .map(|r| r.name.clone())
+}
+
 /// Decides how to leave the store as `before` had it, given the store right after our
 /// pull (`after_pull`) and now (`now`). Records the pull did not write are never named.
 pub fn undo_pull(
@@ -192,6 +203,21 @@ mod tests {
         let now = store(&pulled(10)[1..]);
         let undo = undo_pull(NAME, ID, &store(&[]), &after, &now);
         assert_eq!(names(&undo.delete), ["reg.test:5000/app@sha256:m1", ID]);
+    }
+
+    #[test]
+    fn a_lost_answer_finds_the_id_record_by_the_names_target() {
+        let mut records = pulled(10);
+        records.push(record("sha256:other", "sha256:m9", 1));
+        let now = store(&records);
+        assert_eq!(image_id_in(NAME, &now).as_deref(), Some(ID));
+        assert_eq!(image_id_in("reg.test:5000/absent:1", &now), None);
+        // The pull's three records, found without the answer that named the id.
+        let undo = undo_pull(NAME, ID, &store(&[]), &now, &now);
+        assert_eq!(
+            names(&undo.delete),
+            [NAME, "reg.test:5000/app@sha256:m1", ID]
+        );
     }
 
     #[test]

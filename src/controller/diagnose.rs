@@ -271,6 +271,7 @@ pub(super) fn problem_of(e: &ContainerdError) -> (CauseCode, String) {
         ContainerdError::CriUnavailable { .. } => CauseCode::CriUnavailable,
         ContainerdError::SocketMissing { .. }
         | ContainerdError::Unreachable { .. }
+        | ContainerdError::CriStarting { .. }
         | ContainerdError::Timeout { .. } => CauseCode::ContainerdUnreachable,
         ContainerdError::ImageNotFound { .. }
         | ContainerdError::NamespaceNotFound { .. }

@@ -99,7 +99,8 @@ fn containerd_code(err: &ContainerdError) -> Code {
     match err {
         ContainerdError::SocketMissing { .. }
         | ContainerdError::Unreachable { .. }
-        | ContainerdError::CriUnavailable { .. } => Code::Unavailable,
+        | ContainerdError::CriUnavailable { .. }
+        | ContainerdError::CriStarting { .. } => Code::Unavailable,
         ContainerdError::ImageNotFound { .. } | ContainerdError::NamespaceNotFound { .. } => {
             Code::NotFound
         }

@@ -184,6 +184,38 @@ impl LabContainerd {
         self.spawn(true).await;
     }
 
+    /// Stops containerd with SIGTERM, as `systemctl stop` does, and reaps it.
+    pub fn terminate(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.terminate();
+        }
+    }
+
+    /// Starts containerd again after [`LabContainerd::kill`] or
+    /// [`LabContainerd::terminate`], on the same config, root and socket, and waits for
+    /// it and its CRI plugin to answer.
+    pub async fn start_again(&mut self) {
+        assert!(self.process.is_none(), "containerd is still running");
+        self.spawn(true).await;
+    }
+
+    /// Freezes containerd (SIGSTOP): its socket still accepts connections, nothing
+    /// answers, as a hung containerd behaves.
+    pub fn freeze(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a frozen containerd go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.pid().expect("containerd is running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .expect("signal containerd");
+    }
+
     /// Restarts as systemd would for a notify service: done once containerd answers,
     /// whether or not its CRI plugin loaded (the config may have broken it).
     pub async fn restart_process(&mut self) {
@@ -208,16 +240,7 @@ impl LabContainerd {
     /// socket (not through ctrdiag): `Ok(image id)` or containerd's error text.
     pub async fn cri_pull(&self, image: &str) -> Result<String, String> {
         use k8s_cri::v1::image_service_client::ImageServiceClient;
-        let path = self.socket.clone();
-        let channel = tonic::transport::Endpoint::from_static("http://[::]")
-            .connect_with_connector(tower::service_fn(move |_| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
+        let channel = super::unix_channel(&self.socket)
             .await
             .map_err(|e| format!("cannot reach containerd: {e}"))?;
         let req = k8s_cri::v1::PullImageRequest {

@@ -266,6 +266,22 @@ impl Daemon {
         self.process.terminate()
     }
 
+    /// A client of the daemon's gRPC API on a connection of its own (the generated
+    /// Rust client, as any program calls the API), as root.
+    pub async fn api(
+        &self,
+    ) -> ctrdiag::api::v1::diagnostics_client::DiagnosticsClient<tonic::transport::Channel> {
+        let channel = super::unix_channel(&self.socket)
+            .await
+            .unwrap_or_else(|e| panic!("connect to ctrdiagd at {}: {e}", self.socket.display()));
+        ctrdiag::api::v1::diagnostics_client::DiagnosticsClient::new(channel)
+    }
+
+    /// The daemon's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        super::process::rss_kib(self.pid())
+    }
+
     /// Runs `ctrdiag --socket SOCKET ARGS...` as root.
     pub async fn cli(&self, args: &[&str]) -> CliRun {
         run(self.command(args)).await

@@ -27,6 +27,7 @@ pub mod journal;
 pub mod kube_api;
 pub mod process;
 pub mod registry;
+pub mod reliability;
 pub mod systemd;
 
 use std::path::PathBuf;
@@ -105,4 +106,22 @@ pub async fn scrape(addr: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
+}
+
+/// A gRPC channel over its own connection to the Unix socket `path`, as any client
+/// program would open one (tonic; the URI is required but unused).
+pub async fn unix_channel(
+    path: &std::path::Path,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let path = path.to_path_buf();
+    tonic::transport::Endpoint::from_static("http://[::]")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
 }

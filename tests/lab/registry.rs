@@ -132,6 +132,55 @@ impl Registry {
     }
 }
 
+/// A registry that accepts TCP connections and never answers (a hung registry or a
+/// middlebox that swallows traffic): each connection is held until the value drops.
+pub struct SilentRegistry {
+    /// `registry.ctrdiag.test:PORT`.
+    pub host: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentRegistry {
+    pub async fn start() -> SilentRegistry {
+        ensure_hosts_entry();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the silent registry");
+        let port = listener.local_addr().expect("local address").port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(tcp);
+            }
+        });
+        SilentRegistry {
+            host: format!("{REGISTRY_NAME}:{port}"),
+            accepted,
+            task,
+        }
+    }
+
+    /// An image reference on this registry.
+    pub fn image_ref(&self, repository_and_tag: &str) -> String {
+        format!("{}/{repository_and_tag}", self.host)
+    }
+
+    /// How many connections it has accepted (and holds).
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for SilentRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 fn spawn(
     config: &PathBuf,
     storage: &std::path::Path,
