@@ -142,7 +142,9 @@ fn journal_code(err: &JournalError) -> Code {
 
 fn fs_code(err: &FsError) -> Code {
     match err {
-        FsError::NotRegular { .. } | FsError::SymlinkedDir { .. } => Code::FailedPrecondition,
+        FsError::NotRegular { .. } | FsError::SymlinkedDir { .. } | FsError::TooLarge { .. } => {
+            Code::FailedPrecondition
+        }
         FsError::Relative { .. } => Code::InvalidArgument,
         FsError::Io { .. } => Code::Internal,
     }
