@@ -22,12 +22,14 @@ pub mod clock;
 pub mod containerd;
 pub mod daemon;
 pub mod follower;
+pub mod grpc;
 pub mod image;
 pub mod journal;
 pub mod kube_api;
 pub mod process;
 pub mod registry;
 pub mod systemd;
+pub mod tree;
 
 use std::path::PathBuf;
 use std::time::Duration;

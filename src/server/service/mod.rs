@@ -309,8 +309,7 @@ impl Diagnostics for DiagnosticsService {
         self.authorize(&req, "Watch", Access::Read).await?;
         let slot = Arc::clone(&self.watch_slots)
             .try_acquire_owned()
-            .map_err(|_| ServiceError::Busy {
-                rpc: "Watch",
+            .map_err(|_| ServiceError::TooManyWatchers {
                 limit: events::MAX_WATCHERS,
             })?;
         Ok(Response::new(events::watch(
