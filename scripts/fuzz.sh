@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-20}"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 export RUSTC_BOOTSTRAP=1
-targets=(registry_host image_reference classify config_toml)
+targets=(registry_host image_reference classify config_toml journal_records credential_files hosts_toml_writer)
 cargo fuzz build --fuzz-dir .
 for t in "${targets[@]}"; do
     echo "fuzz: $t for ${seconds}s"
