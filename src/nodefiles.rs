@@ -235,7 +235,7 @@ pub fn empty_config(containerd: &ContainerdVersion) -> String {
 }
 
 fn read_text(path: &Path) -> Result<Option<String>, NodeFilesError> {
-    let Some((bytes, _)) = fsops::read_regular(path)? else {
+    let Some((bytes, _)) = fsops::read_regular_max(path, MAX_FILE_BYTES as u64)? else {
         return Ok(None);
     };
     text_of(path, bytes, MAX_FILE_BYTES).map(Some)
@@ -313,17 +313,22 @@ fn read_hosts_root(
             let Some(fname) = file.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if !kind.is_file() {
-                continue;
-            }
             let path = dir.join(&fname);
             if fname == "hosts.toml" {
+                // containerd reads whatever is there (and fails on a directory): a
+                // hosts.toml ctrdiag cannot read as a file is named, not skipped.
+                if !kind.is_file() {
+                    return Err(FsError::NotRegular { path }.into());
+                }
                 hosts_toml = read_text(&path)?;
-            } else {
-                if let Some((bytes, _)) = fsops::read_regular(&path)?
-                    && bytes.len() <= MAX_FILE_BYTES
-                {
-                    digests.insert(path.display().to_string(), sha256_hex(&bytes));
+            } else if kind.is_file() {
+                // A huge file there is not a certificate: listed, not digested.
+                match fsops::read_regular_max(&path, MAX_FILE_BYTES as u64) {
+                    Ok(Some((bytes, _))) => {
+                        digests.insert(path.display().to_string(), sha256_hex(&bytes));
+                    }
+                    Ok(None) | Err(FsError::TooLarge { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
                 other_files.push(fname);
             }

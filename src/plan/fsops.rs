@@ -16,6 +16,8 @@ pub enum FsError {
     SymlinkedDir { path: PathBuf, dir: PathBuf },
     #[error("{} must be an absolute path", .path.display())]
     Relative { path: PathBuf },
+    #[error("{} is {len} bytes, more than the {max} ctrdiag reads from a file of this kind: it is not what it should be; check what the file is", .path.display())]
+    TooLarge { path: PathBuf, len: u64, max: u64 },
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
         action: &'static str,
@@ -49,8 +51,21 @@ pub fn private_meta() -> FileMeta {
     new_file_meta(0o600)
 }
 
+/// The most ctrdiag reads from any one file it manages (config files, CA bundles,
+/// credential files, backups of them): a 1 GiB "config.toml" is refused, not buffered.
+pub const MAX_READ_BYTES: u64 = 64 << 20;
+
 /// Reads a file that must be regular (never through a symlink); `None` if absent.
+/// At most [`MAX_READ_BYTES`].
 pub fn read_regular(path: &Path) -> Result<Option<(Vec<u8>, FileMeta)>, FsError> {
+    read_regular_max(path, MAX_READ_BYTES)
+}
+
+/// [`read_regular`] with a smaller bound: a file longer than `max` bytes is refused
+/// with [`FsError::TooLarge`] before any of it is read. The file is opened without
+/// following a symlink and without blocking (a FIFO planted where a file should be
+/// opens at once and is refused by its type, so no reader waits for a writer).
+pub fn read_regular_max(path: &Path, max: u64) -> Result<Option<(Vec<u8>, FileMeta)>, FsError> {
     check_dir(path)?;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -62,14 +77,39 @@ pub fn read_regular(path: &Path) -> Result<Option<(Vec<u8>, FileMeta)>, FsError>
         }
         Ok(_) => {}
     }
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(io("open", path))?;
+        .map_err(|e| match e.raw_os_error() {
+            // Swapped for a symlink since the check above.
+            Some(nix::libc::ELOOP) => FsError::NotRegular {
+                path: path.to_path_buf(),
+            },
+            _ => io("open", path)(e),
+        })?;
+    // What was opened decides, not what the path showed a moment before.
     let meta = file.metadata().map_err(io("inspect", path))?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io("read", path))?;
+    if !meta.file_type().is_file() {
+        return Err(FsError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    let too_large = |len| FsError::TooLarge {
+        path: path.to_path_buf(),
+        len,
+        max,
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while it is read stops at the bound too.
+    std::io::Read::read_to_end(&mut std::io::Read::take(&file, max + 1), &mut bytes)
+        .map_err(io("read", path))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
     Ok(Some((
         bytes,
         FileMeta {
@@ -82,7 +122,7 @@ pub fn read_regular(path: &Path) -> Result<Option<(Vec<u8>, FileMeta)>, FsError>
 
 /// Refuses paths whose existing directories resolve somewhere else (a symlink in the
 /// chain), so a write cannot land outside the directory the operator configured.
-fn check_dir(path: &Path) -> Result<(), FsError> {
+pub fn check_dir(path: &Path) -> Result<(), FsError> {
     if !path.is_absolute() {
         return Err(FsError::Relative {
             path: path.to_path_buf(),
@@ -216,6 +256,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8], meta: FileMeta) -> Result<(), FsE
 /// a cross-device move copies and syncs the copy before removing the original.
 pub fn move_file(from: &Path, to: &Path) -> Result<(), FsError> {
     check_dir(from)?;
+    // The backup area (or wherever `to` is) must not lead out through a symlink either.
+    check_dir(to)?;
     let meta = std::fs::symlink_metadata(from).map_err(io("inspect", from))?;
     if !meta.file_type().is_file() {
         return Err(FsError::NotRegular {
@@ -293,6 +335,52 @@ mod tests {
             std::fs::read_to_string(outside.join("secret")).unwrap(),
             "keep"
         );
+    }
+
+    #[test]
+    fn fifos_and_oversized_files_are_refused_without_blocking_or_buffering() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let fifo = dir.join("config.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // No writer ever opens it: a blocking open would hang this test.
+        assert!(matches!(
+            read_regular(&fifo),
+            Err(FsError::NotRegular { .. })
+        ));
+        let big = dir.join("big");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_READ_BYTES + 1)
+            .unwrap();
+        let err = read_regular(&big).unwrap_err();
+        assert!(
+            matches!(err, FsError::TooLarge { len, .. } if len == MAX_READ_BYTES + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("big"), "{err}");
+        std::fs::write(&big, b"12345").unwrap();
+        assert!(matches!(
+            read_regular_max(&big, 4),
+            Err(FsError::TooLarge { len: 5, max: 4, .. })
+        ));
+        assert_eq!(read_regular_max(&big, 5).unwrap().unwrap().0, b"12345");
+    }
+
+    #[test]
+    fn a_move_into_a_symlinked_backup_area_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let outside = dir.join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("backup")).unwrap();
+        std::fs::write(dir.join("creds.json"), b"{}").unwrap();
+        assert!(matches!(
+            move_file(&dir.join("creds.json"), &dir.join("backup/0")),
+            Err(FsError::SymlinkedDir { .. })
+        ));
+        assert!(dir.join("creds.json").exists());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
 
     #[test]

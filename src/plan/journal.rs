@@ -97,6 +97,8 @@ impl Journal {
         fsops::create_dirs(&base, 0o700)?;
         let id = new_change_id();
         let dir = base.join(id.as_str());
+        // A symlink planted for the changes directory must not take the journal elsewhere.
+        fsops::check_dir(&dir.join("plan.json"))?;
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
@@ -148,13 +150,24 @@ impl Journal {
 
     fn open_dir(id: ChangeId, dir: PathBuf) -> Result<Journal, JournalError> {
         let path = dir.join("journal.jsonl");
+        fsops::check_dir(&path)?;
+        // Never through a symlink, never waiting on a FIFO: only a regular file is
+        // appended to, so a planted link cannot make the journal write outside.
+        let not_regular = || FsError::NotRegular { path: path.clone() };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
             .open(&path)
-            .map_err(io("open", &path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(nix::libc::ELOOP) => not_regular().into(),
+                _ => io("open", &path)(e),
+            })?;
+        if !log.metadata().map_err(io("inspect", &path))?.is_file() {
+            return Err(not_regular().into());
+        }
         let mut journal = Journal { id, dir, log };
         journal.cut_torn_tail()?;
         fsops::sync_dir(&journal.dir)?;
@@ -165,7 +178,9 @@ impl Journal {
     /// starts a line of its own (the reader already ignores such a tail).
     fn cut_torn_tail(&mut self) -> Result<(), JournalError> {
         let path = self.dir.join("journal.jsonl");
-        let text = std::fs::read(&path).map_err(io("read", &path))?;
+        let text = fsops::read_regular(&path)?
+            .map(|(b, _)| b)
+            .unwrap_or_default();
         if text.is_empty() || text.ends_with(b"\n") {
             return Ok(());
         }
@@ -231,15 +246,12 @@ pub fn find(state_dir: &Path, id: &ChangeId) -> Result<Listed, JournalError> {
 pub fn load(state_dir: &Path, id: &ChangeId) -> Result<ChangeRecord, JournalError> {
     let dir = changes_dir(state_dir).join(id.as_str());
     let plan_path = dir.join("plan.json");
-    let text = match std::fs::read(&plan_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(JournalError::NotFound {
-                id: id.to_string(),
-                dir: changes_dir(state_dir),
-            });
-        }
-        Err(e) => return Err(io("read", &plan_path)(e)),
+    // Read like any managed file: not through a symlink, not from a FIFO, bounded.
+    let Some((text, _)) = fsops::read_regular(&plan_path)? else {
+        return Err(JournalError::NotFound {
+            id: id.to_string(),
+            dir: changes_dir(state_dir),
+        });
     };
     let file: PlanFile = serde_json::from_slice(&text).map_err(|e| JournalError::Damaged {
         path: plan_path.clone(),
@@ -247,10 +259,16 @@ pub fn load(state_dir: &Path, id: &ChangeId) -> Result<ChangeRecord, JournalErro
         message: e.to_string(),
     })?;
     let log_path = dir.join("journal.jsonl");
-    let log = match std::fs::read_to_string(&log_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io("read", &log_path)(e)),
+    let log = match fsops::read_regular(&log_path)? {
+        None => String::new(),
+        Some((bytes, _)) => String::from_utf8(bytes).map_err(|e| JournalError::Damaged {
+            path: log_path.clone(),
+            line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count(),
+            message: "not UTF-8 text".into(),
+        })?,
     };
     let mut events = Vec::new();
     let lines: Vec<&str> = log.lines().collect();
@@ -336,6 +354,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = std::fs::canonicalize(dir.path()).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn a_journal_planted_as_a_symlink_or_fifo_is_refused_and_nothing_outside_changes() {
+        let (_d, state) = state_dir();
+        let j = Journal::create(&state, &plan(), ChangeMeta::plain()).unwrap();
+        let id = j.id.clone();
+        let log = j.dir.join("journal.jsonl");
+        drop(j);
+        let outside = state.join("outside");
+        std::fs::write(&outside, "precious\n").unwrap();
+        std::fs::remove_file(&log).unwrap();
+        std::os::unix::fs::symlink(&outside, &log).unwrap();
+        assert!(matches!(
+            Journal::open(&state, &id),
+            Err(JournalError::Fs(FsError::NotRegular { .. }))
+        ));
+        assert!(matches!(
+            load(&state, &id),
+            Err(JournalError::Fs(FsError::NotRegular { .. }))
+        ));
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious\n");
+        std::fs::remove_file(&log).unwrap();
+        nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // No writer: reading a FIFO would wait forever.
+        assert!(matches!(
+            Journal::open(&state, &id),
+            Err(JournalError::Fs(FsError::NotRegular { .. }))
+        ));
+        let listed = list(&state).unwrap();
+        assert!(
+            matches!(&listed[..], [Listed::Damaged(d)] if d.problem.contains("journal.jsonl")),
+            "{listed:?}"
+        );
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum ServiceError {
         "{rpc} refused: {limit} test pulls or diagnoses are already running (max_concurrent_pulls); try again when they finish"
     )]
     Busy { rpc: &'static str, limit: usize },
+    #[error(
+        "Watch refused: {limit} watch streams are already open, the most ctrdiagd serves at once; close one (a `ctrdiag watch` or an exporter) and try again"
+    )]
+    TooManyWatchers { limit: usize },
     #[error(transparent)]
     Stopping(#[from] Stopping),
     #[error("ctrdiagd failed internally ({0}); see `journalctl -u ctrdiagd`")]
@@ -46,7 +50,9 @@ impl From<ServiceError> for Status {
             ServiceError::InvalidArgument { .. } | ServiceError::Namespace(_) => {
                 Code::InvalidArgument
             }
-            ServiceError::Busy { .. } => Code::ResourceExhausted,
+            ServiceError::Busy { .. } | ServiceError::TooManyWatchers { .. } => {
+                Code::ResourceExhausted
+            }
             ServiceError::Stopping(_) => Code::Unavailable,
             ServiceError::Internal(_) => Code::Internal,
             ServiceError::Controller(c) => controller_code(c),
@@ -146,7 +152,9 @@ fn journal_code(err: &JournalError) -> Code {
 
 fn fs_code(err: &FsError) -> Code {
     match err {
-        FsError::NotRegular { .. } | FsError::SymlinkedDir { .. } => Code::FailedPrecondition,
+        FsError::NotRegular { .. } | FsError::SymlinkedDir { .. } | FsError::TooLarge { .. } => {
+            Code::FailedPrecondition
+        }
         FsError::Relative { .. } => Code::InvalidArgument,
         FsError::Io { .. } => Code::Internal,
     }

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod containerd;
 pub mod daemon;
 pub mod follower;
+pub mod grpc;
 pub mod image;
 pub mod journal;
 pub mod kube_api;
@@ -29,6 +30,7 @@ pub mod process;
 pub mod registry;
 pub mod reliability;
 pub mod systemd;
+pub mod tree;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -14,6 +14,29 @@ mod report;
 mod tls;
 mod verify;
 
+/// The probe's parsers of what a registry sends, for the fuzz targets (fuzz/).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// The status and reason of a `GET /v2/` response head, or why it is not one.
+    pub fn parse_head(head: &[u8]) -> Result<(u16, String), String> {
+        super::http::parse_head(head, "https")
+            .map(|f| (f.status, f.reason))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Describes a certificate a server presented: `Ok` with its subject when it
+    /// parses, `Err` with the parse error otherwise.
+    pub fn describe_certificate(der: &[u8]) -> Result<String, String> {
+        let presented = super::cert::describe(&rustls_pki_types::CertificateDer::from(der));
+        assert_eq!(presented.der, der, "the presented bytes are kept whole");
+        match (presented.info, presented.parse_error) {
+            (Some(info), None) => Ok(format!("{info:?}")),
+            (None, Some(e)) => Err(e),
+            other => panic!("a certificate is described or its error given: {other:?}"),
+        }
+    }
+}
+
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -24,7 +24,7 @@ fn event(e: pb::fix_event::Event) -> Result<pb::FixEvent, Status> {
 }
 
 /// The request's mode, as the operator chose it.
-fn requested_mode(req: &pb::FixRequest) -> Result<RequestedMode, ServiceError> {
+pub(super) fn requested_mode(req: &pb::FixRequest) -> Result<RequestedMode, ServiceError> {
     let invalid = |message: &str| ServiceError::InvalidArgument {
         field: "mode",
         message: message.to_string(),

@@ -177,6 +177,78 @@ fn check_image_name(name: &str) -> Result<String, ServiceError> {
     Ok(name.to_string())
 }
 
+/// Decodes `body` as the request of `method` and runs the checks that request's
+/// fields get before any work, for the API's fuzz target (fuzz/): a request either
+/// passes or is refused with a status, and an accepted image name is already normal.
+#[cfg(feature = "fuzzing")]
+pub fn check_request(method: &str, body: &[u8]) -> Result<(), Status> {
+    use prost::Message;
+    let decode = |e: prost::DecodeError| Status::invalid_argument(e.to_string());
+    let image = |i: &str| -> Result<(), Status> {
+        let normal = parse_image(i)?;
+        assert_eq!(parse_image(&normal).ok().as_ref(), Some(&normal), "{i:?}");
+        Ok(())
+    };
+    match method {
+        "ListImages" => {
+            parse_namespace(
+                &pb::ListImagesRequest::decode(body)
+                    .map_err(decode)?
+                    .namespace,
+            )?;
+        }
+        "RemoveImage" => {
+            let r = pb::RemoveImageRequest::decode(body).map_err(decode)?;
+            parse_namespace(&r.namespace)?;
+            check_image_name(&r.image)?;
+        }
+        "TestPull" => image(&pb::TestPullRequest::decode(body).map_err(decode)?.image)?,
+        "Rollback" => {
+            let r = pb::RollbackRequest::decode(body).map_err(decode)?;
+            if !r.id.is_empty() {
+                r.id.parse::<crate::change::ChangeId>()
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            }
+        }
+        "Fix" => {
+            let r = pb::FixRequest::decode(body).map_err(decode)?;
+            fix::requested_mode(&r)?;
+            if !r.verify_image.is_empty() {
+                image(&r.verify_image)?;
+            }
+        }
+        "ScanCredentials" => {
+            parse_registry(
+                &pb::ScanCredentialsRequest::decode(body)
+                    .map_err(decode)?
+                    .registry,
+            )?;
+        }
+        "CleanCredentials" => {
+            let r = pb::CleanCredentialsRequest::decode(body).map_err(decode)?;
+            parse_registry(&r.registry)?;
+            if !r.verify_image.is_empty() {
+                image(&r.verify_image)?;
+            }
+        }
+        "PurgeCache" => {
+            parse_registry(
+                &pb::PurgeCacheRequest::decode(body)
+                    .map_err(decode)?
+                    .registry,
+            )?;
+        }
+        "ListEvents" => {
+            events::parse_cause(&pb::ListEventsRequest::decode(body).map_err(decode)?.cause)?;
+        }
+        "Watch" => {
+            events::parse_cause(&pb::WatchRequest::decode(body).map_err(decode)?.cause)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Diagnostics for DiagnosticsService {
     async fn get_status(
@@ -309,8 +381,7 @@ impl Diagnostics for DiagnosticsService {
         self.authorize(&req, "Watch", Access::Read).await?;
         let slot = Arc::clone(&self.watch_slots)
             .try_acquire_owned()
-            .map_err(|_| ServiceError::Busy {
-                rpc: "Watch",
+            .map_err(|_| ServiceError::TooManyWatchers {
                 limit: events::MAX_WATCHERS,
             })?;
         Ok(Response::new(events::watch(

@@ -23,6 +23,10 @@ pub enum HostError {
     BadCharacter { host: String, found: char },
     #[error("registry host {host:?} has an empty or `..` label")]
     BadLabel { host: String },
+    #[error(
+        "registry host {host:?} has the label {label:?}: a DNS label is 1 to 63 characters and neither starts nor ends with `-`"
+    )]
+    LabelForm { host: String, label: String },
     #[error("registry host {host:?} has port {port:?}: a port is a number from 1 to 65535")]
     BadPort { host: String, port: String },
     #[error(
@@ -113,6 +117,17 @@ impl FromStr for RegistryHost {
             if name.split('.').any(|l| l.is_empty()) {
                 return Err(HostError::BadLabel {
                     host: s.to_string(),
+                });
+            }
+            // No resolver takes these, and a leading `-` makes a certs.d directory
+            // name that tools read as an option.
+            if let Some(label) = name
+                .split('.')
+                .find(|l| l.len() > 63 || l.starts_with('-') || l.ends_with('-'))
+            {
+                return Err(HostError::LabelForm {
+                    host: s.to_string(),
+                    label: label.to_string(),
                 });
             }
         }
@@ -217,7 +232,7 @@ mod tests {
     fn refuses_what_could_escape_a_directory_or_break_toml() {
         for bad in [
             "", "..", "../etc", "a/b", "a\0b", "a..b", ".a", "a:", "a:0", "a:99999", "a:+5",
-            "a\"b", "a b", "[::1", "[zz]:5",
+            "a\"b", "a b", "[::1", "[zz]:5", "-a.test", "a-.test", "a.-b",
         ] {
             assert!(bad.parse::<RegistryHost>().is_err(), "{bad:?} was accepted");
         }
@@ -231,6 +246,15 @@ mod tests {
         ] {
             assert!(bad.parse::<RegistryHost>().is_err(), "{bad:?} was accepted");
         }
+        assert!(matches!(
+            format!("{}.test", "a".repeat(64)).parse::<RegistryHost>(),
+            Err(HostError::LabelForm { .. })
+        ));
+        assert!(
+            format!("{}.test", "a".repeat(63))
+                .parse::<RegistryHost>()
+                .is_ok()
+        );
         assert!(matches!(
             "a".repeat(300).parse::<RegistryHost>(),
             Err(HostError::TooLong { .. })
