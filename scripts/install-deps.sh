@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything a fresh Debian 12 machine lacks to build and test ctrdiag:
 # protoc (tonic/prost codegen), containerd 1.6 (Debian 12), docker-registry, dbus, ripgrep
-# (the scanner benchmark's peer), kubectl (when the machine has none), containerd 1.7.24 /
-# 2.1.9 unpacked from Debian's newer suites, and Prometheus (promtool and the server) and
-# systemd-journal-remote (writes real journal files without systemd) unpacked with dpkg -x
-# into $CTRDIAG_LAB_DIR: their maintainer scripts call systemd tools, which must not run here.
+# (the scanner benchmark's peer), kubectl (when the machine has none), lintian and man-db
+# (the Debian package's checks), cargo-deb (the version scripts/package.sh pins),
+# containerd 1.7.24 / 2.1.9 unpacked from Debian's newer suites, and Prometheus (promtool
+# and the server) and systemd-journal-remote (writes real journal files without systemd)
+# unpacked with dpkg -x into $CTRDIAG_LAB_DIR: their maintainer scripts call systemd
+# tools, which must not run here.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 
@@ -14,7 +16,8 @@ V21="2.1.9+ds1-5"
 
 need_apt=()
 for pair in protoc:protobuf-compiler containerd:containerd docker-registry:docker-registry systemd-analyze:systemd \
-            dbus-daemon:dbus htpasswd:apache2-utils rg:ripgrep kubectl:kubernetes-client; do
+            dbus-daemon:dbus htpasswd:apache2-utils rg:ripgrep kubectl:kubernetes-client \
+            lintian:lintian man:man-db; do
     cmd="${pair%%:*}"; pkg="${pair#*:}"
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -32,6 +35,9 @@ if ! python3 -c "import grpc, grpc_tools" >/dev/null 2>&1; then
     echo "install-deps: pip install grpcio-tools"
     python3 -m pip install -q --disable-pip-version-check "grpcio-tools==1.85.1"
 fi
+
+# cargo-deb, the version scripts/package.sh pins (a cargo install when it is missing).
+bash "$(dirname "$0")/package.sh" --tools-only
 
 # The mirror the machine already uses, so no host name is hard-coded here.
 mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"

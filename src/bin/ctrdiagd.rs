@@ -13,13 +13,22 @@ const EX_CONFIG: u8 = 78;
 
 #[derive(Parser)]
 #[command(
+    name = "ctrdiagd",
     version,
-    about = "ctrdiag daemon: diagnoses and fixes containerd image-pull failures"
+    about = "ctrdiag daemon: diagnoses and fixes containerd image-pull failures",
+    after_long_help = "Files: /etc/ctrdiag/ctrdiagd.toml (the settings; every key is \
+        documented there at its default), /run/ctrdiag/ctrdiag.sock (the API socket, \
+        root and group ctrdiag), /var/lib/ctrdiag (journal, backups, change records). \
+        Units: ctrdiagd.service and ctrdiagd.socket. Exit status 78: bad settings \
+        (the message names the file and key). The command line is ctrdiag(1)."
 )]
 struct Args {
     /// Settings file (TOML; every key optional). Defaults apply when the default file is absent.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print this manual page (roff, section 8) and exit: scripts/package.sh ships it.
+    #[arg(long, hide = true)]
+    man: bool,
 }
 
 fn init_logging() {
@@ -45,8 +54,11 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
     let args = Args::parse();
+    if args.man {
+        return print_man_page();
+    }
+    init_logging();
     let path = args
         .config
         .clone()
@@ -71,6 +83,22 @@ async fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "ctrdiagd failed");
             eprintln!("ctrdiagd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_man_page() -> ExitCode {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    let rendered = clap_mangen::Man::new(Args::command())
+        .section("8")
+        .render(&mut page)
+        .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &page));
+    match rendered {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ctrdiagd: cannot print the man page: {e}");
             ExitCode::FAILURE
         }
     }
