@@ -46,7 +46,22 @@ const DOCUMENTED_HOST_PATHS: &[(&str, bool, &str)] = &[
         true,
         "root's credentials, which the kubelet reads",
     ),
+    (
+        "/etc/rancher",
+        false,
+        "k3s / RKE2 registries.yaml: owner detection, the change fix prints",
+    ),
+    (
+        "/etc/os-release",
+        false,
+        "the host's os-release: Bottlerocket detection",
+    ),
 ];
+
+/// Host files mounted at another path in the pod: (host path, path in the pod). Only
+/// read-only facts about the host that containerd never reads, kept apart from the
+/// image's own file of that name (the pod's settings name the pod's path).
+const HOST_FILES: &[(&str, &str)] = &[("/etc/os-release", "/host/etc/os-release")];
 
 /// Metrics ctrdiagd exposes today (src/metrics), checked against a real scrape.
 const EXPOSED: &[&str] = &[
@@ -290,6 +305,13 @@ fn host_paths_are_the_documented_ones_at_the_paths_containerd_sees() {
                 // An unset type creates what is missing without saying so; each
                 // mount chooses (Directory: must exist; DirectoryOrCreate: harmless).
                 let kind = str_of(&host["type"], &format!("{name}: type of {path}"));
+                if let Some((_, in_pod)) = HOST_FILES.iter().find(|(p, _)| *p == path) {
+                    assert_eq!(kind, "File", "{name}: {path}");
+                    assert_eq!(m.path, *in_pod, "{name} mounts {path} elsewhere");
+                    assert!(!writable && m.read_only, "{name} may not write {path}");
+                    used.push(path);
+                    continue;
+                }
                 assert!(
                     ["Directory", "DirectoryOrCreate"].contains(&kind),
                     "{name}: {path} has type {kind}: mount directories, never sockets or files (they are replaced, or cannot be moved)"
@@ -487,6 +509,12 @@ fn fleet_settings_are_accepted_and_name_only_paths_the_pod_sees() {
         (settings.state_dir.clone(), true),
     ];
     paths.extend(settings.credential_files.iter().map(|p| (p.clone(), true)));
+    // Owner detection: the registries.yaml k3s and RKE2 read (node_manager_registries
+    // is left at the owner's own), and the os-release file.
+    assert_eq!(settings.node_manager_registries, None);
+    paths.push(("/etc/rancher/k3s/registries.yaml".into(), false));
+    paths.push(("/etc/rancher/rke2/registries.yaml".into(), false));
+    paths.push((settings.os_release.clone(), false));
     for (path, write) in paths {
         let m = mount_holding(&mounts, &path)
             .unwrap_or_else(|| panic!("{} is not mounted in ctrdiagd", path.display()));
@@ -496,6 +524,22 @@ fn fleet_settings_are_accepted_and_name_only_paths_the_pod_sees() {
             path.display()
         );
     }
+    // os_release names the host's file, not the image's own.
+    let os_release = mount_holding(&mounts, &settings.os_release).unwrap();
+    assert_eq!(Path::new(os_release.path), settings.os_release);
+    assert_eq!(os_release.volume["hostPath"]["path"], "/etc/os-release");
+    // The daemon's own socket directory, containerd's socket and the system bus,
+    // mounted as directories (each daemon makes a new socket when it restarts).
+    let dbus = Path::new("/run/dbus/system_bus_socket");
+    for socket in [settings.containerd_socket.as_path(), dbus] {
+        let m = mount_holding(&mounts, socket)
+            .unwrap_or_else(|| panic!("{} is not mounted in ctrdiagd", socket.display()));
+        assert_eq!(Path::new(m.path), socket.parent().unwrap());
+    }
+    assert_eq!(
+        settings.dbus_address, None,
+        "the system bus at its default path"
+    );
     // Prometheus finds the port by the container's port declaration.
     let addr = settings.metrics_address.expect("metrics are served");
     assert!(addr.ip().is_unspecified(), "other nodes must reach {addr}");
