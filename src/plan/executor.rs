@@ -851,6 +851,7 @@ impl<C: ContainerdPort, U: UnitManager> Executor<C, U> {
         let outcome = self.run(&plan, meta, &None).await?;
         if let ApplyOutcome::Applied { id: by, .. } = &outcome {
             Journal::open(self.state_dir(), id)?.append(&Event::Reverted { by: by.clone() })?;
+            remove_created_dirs(&target);
         }
         Ok((plan, outcome))
     }
@@ -1034,6 +1035,20 @@ fn check_fresh(plan: &Plan) -> Result<(), ApplyError> {
         }
     }
     Ok(())
+}
+
+/// After a rollback of `target`: the directories it created for its files, deepest
+/// first, when they are empty again (its rollback moved those files away). A directory
+/// that cannot be removed is only logged: the rollback is done, and an empty
+/// directory under certs.d changes nothing for containerd.
+fn remove_created_dirs(target: &ChangeRecord) {
+    for n in (0..target.plan.steps.len()).rev() {
+        for dir in target.created_dirs(n).iter().rev() {
+            if let Err(e) = fsops::remove_empty_dir(dir) {
+                tracing::warn!(change = %target.id, dir = %dir.display(), "{e}");
+            }
+        }
+    }
 }
 
 /// Crash injection for tests of recovery (`--features failpoints`):
