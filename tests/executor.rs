@@ -1,6 +1,6 @@
 //! The plan executor against real containerd (through the stand-in systemd on a real
 //! dbus-daemon) and a real TLS registry: fixes that hold are kept, fixes that do not
-//! are undone to the exact previous bytes, and a kill -9 at any step is recovered.
+//! are undone to the exact previous bytes (kills at every step: tests/crash_matrix.rs).
 
 #[macro_use]
 mod lab;
@@ -143,6 +143,10 @@ async fn a_fix_that_works_is_kept_and_rollback_restores_the_exact_bytes(version:
         listing(&node.certs_d).is_empty(),
         "the created files are moved out of certs.d: {:?}",
         listing(&node.certs_d)
+    );
+    assert!(
+        !node.certs_d.join(&node.registry.host).exists(),
+        "the directory the fix made for them is gone too"
     );
     let records = journal::changes(node.executor.state_dir()).unwrap();
     assert!(
@@ -301,158 +305,4 @@ mod broken_cri {
     async fn on_1_7() {
         super::a_restart_into_a_broken_cri_is_undone(super::Version::V1_7).await
     }
-}
-
-/// Env vars through which the crash test hands its child process the node.
-const CHILD_PLAN: &str = "CTRDIAG_TEST_CHILD_PLAN";
-const CHILD_STATE: &str = "CTRDIAG_TEST_CHILD_STATE";
-const CHILD_SOCKET: &str = "CTRDIAG_TEST_CHILD_SOCKET";
-const CHILD_BUS: &str = "CTRDIAG_TEST_CHILD_BUS";
-
-/// Not a test of its own: the crash test runs this in a child process, which the
-/// failpoint kills with SIGKILL in the middle of the apply.
-#[tokio::test]
-#[ignore = "run by kill_9_at_any_step_is_recovered_to_the_old_config in a child process"]
-async fn recovery_child() {
-    let var = |k| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by the parent test"));
-    let plan: Plan =
-        serde_json::from_str(&std::fs::read_to_string(var(CHILD_PLAN)).unwrap()).unwrap();
-    let client = ContainerdClient::new(var(CHILD_SOCKET), Default::default());
-    let executor = executor_at(var(CHILD_STATE).into(), client, &var(CHILD_BUS));
-    let outcome = apply(&executor, &plan).await;
-    panic!("the failpoint should have killed this process; the apply ended with {outcome:?}");
-}
-
-/// Not a test of its own: a daemon start that recovers, killed mid-undo.
-#[tokio::test]
-#[ignore = "run by kill_9_at_any_step_is_recovered_to_the_old_config in a child process"]
-async fn recovering_child() {
-    let var = |k| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by the parent test"));
-    let client = ContainerdClient::new(var(CHILD_SOCKET), Default::default());
-    let executor = executor_at(var(CHILD_STATE).into(), client, &var(CHILD_BUS));
-    let report = executor.recover().await;
-    panic!("the failpoint should have killed this process; recovery ended with {report:?}");
-}
-
-/// Runs test `name` of this binary as a child with `failpoint`, which must kill it.
-async fn run_child(name: &str, failpoint: &str, env: &[(&str, &std::path::Path)]) {
-    use std::os::unix::process::ExitStatusExt;
-    let status = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--ignored", "--nocapture"])
-        .env("CTRDIAG_FAILPOINT", failpoint)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "{name} at {failpoint}: the child must die by SIGKILL ({status:?})"
-    );
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(feature = "failpoints"),
-    ignore = "needs --features failpoints (scripts/test.sh sets it)"
-)]
-async fn kill_9_at_any_step_is_recovered_to_the_old_config() {
-    let version = Version::V1_7;
-    let node = node(version, LabConfig::default()).await;
-    let ca_pem = node.registry.tls.as_ref().unwrap().ca_pem.clone();
-    let before = std::fs::read_to_string(&node.config_file).unwrap();
-    let after = format!("{before}\n[debug]\n  level = \"info\"\n");
-    let mut plan = trust_plan(&node, &ca_pem);
-    plan.steps.push(Step::WriteFile {
-        path: node.config_file.clone(),
-        before: Some(before.clone()),
-        after: after.clone(),
-        mode: 0o644,
-        why: "a config.toml edit".into(),
-    });
-    plan.steps.push(Step::RestartUnit {
-        unit: UNIT.into(),
-        why: "config.toml is read at start".into(),
-    });
-    let plan_file = node.executor.state_dir().join("plan-under-test.json");
-    std::fs::write(&plan_file, serde_json::to_string(&plan).unwrap()).unwrap();
-    let socket = node.fake.containerd.lock().await.socket.clone();
-    let bus_address = node._bus.address.clone();
-
-    // Every instant of the apply: right after the change's first record, around each
-    // step, and after the verifying pull but before "applied".
-    let last = plan.steps.len() - 1;
-    let mut points = vec![("created:0".to_string(), None)];
-    for (n, step) in plan.steps.iter().enumerate() {
-        if !matches!(step, Step::RestartUnit { .. }) {
-            points.push((format!("backup:{n}"), n.checked_sub(1)));
-        }
-        points.push((format!("started:{n}"), Some(n)));
-        points.push((format!("done:{n}"), Some(n)));
-    }
-    points.push(("verified:0".to_string(), Some(last)));
-    let socket_path = std::path::PathBuf::from(&socket);
-    let bus_path = std::path::PathBuf::from(&bus_address);
-    for (point, last_started) in points {
-        let state = node.executor.state_dir().join(point.replace(':', "-"));
-        let env = [
-            (CHILD_PLAN, plan_file.as_path()),
-            (CHILD_STATE, state.as_path()),
-            (CHILD_SOCKET, socket_path.as_path()),
-            (CHILD_BUS, bus_path.as_path()),
-        ];
-        run_child("recovery_child", &point, &env).await;
-
-        // At the instant of the crash the config is whole: old or new, and parses.
-        let on_disk = std::fs::read_to_string(&node.config_file).unwrap();
-        assert!(
-            on_disk == before || on_disk == after,
-            "{point}: a mixed config.toml"
-        );
-        toml::from_str::<toml::Table>(&on_disk).unwrap_or_else(|e| panic!("{point}: {e}"));
-
-        // The next start dies too, in the middle of its undo; the one after finishes.
-        if let Some(n) = last_started {
-            run_child("recovering_child", &format!("undo:{n}"), &env).await;
-            let on_disk = std::fs::read_to_string(&node.config_file).unwrap();
-            assert!(
-                on_disk == before || on_disk == after,
-                "{point}, then undo:{n}: a mixed config.toml"
-            );
-        }
-        let recovering = executor_at(
-            state.clone(),
-            node.fake.containerd.lock().await.client(),
-            &bus_address,
-        );
-        let report = recovering.recover().await;
-        assert!(report.failed.is_empty(), "{point}: {report:?}");
-        assert_eq!(report.undone.len(), 1, "{point}");
-        assert_eq!(
-            std::fs::read_to_string(&node.config_file).unwrap(),
-            before,
-            "{point}"
-        );
-        assert!(
-            listing(&node.certs_d).is_empty(),
-            "{point}: {:?}",
-            listing(&node.certs_d)
-        );
-        let records = journal::changes(&state).unwrap();
-        assert!(
-            matches!(&records[0].state, ChangeState::RolledBack { reason } if reason.contains("interrupted")),
-            "{point}: {:?}",
-            records[0].state
-        );
-    }
-    let ctr = node.fake.containerd.lock().await;
-    assert!(
-        ctr.client()
-            .runtime_status()
-            .await
-            .expect("CRI at the end")
-            .runtime_ready
-    );
 }

@@ -95,6 +95,8 @@ pub struct LabContainerd {
     pub certs_d: PathBuf,
     config: LabConfig,
     process: Option<ChildGuard>,
+    /// config.toml's bytes when the running process was started: what it loaded.
+    loaded: Vec<u8>,
     dir: tempfile::TempDir,
 }
 
@@ -118,6 +120,7 @@ impl LabContainerd {
             certs_d,
             config,
             process: None,
+            loaded: Vec::new(),
             dir,
         };
         let wait_cri = lab.config.wait_for_cri;
@@ -142,6 +145,7 @@ impl LabContainerd {
         // Keep earlier runs' output: restarts append a marker rather than truncating.
         let previous = std::fs::read_to_string(&log).unwrap_or_default();
         std::fs::write(self.dir.path().join("containerd.previous.log"), previous).ok();
+        self.loaded = std::fs::read(&self.config_file).expect("read containerd config");
         self.process = Some(ChildGuard::spawn("containerd", cmd, &log));
         let client = self.client();
         let log_path = log.display().to_string();
@@ -221,6 +225,12 @@ impl LabContainerd {
     pub async fn restart_process(&mut self) {
         self.kill();
         self.spawn(false).await;
+    }
+
+    /// The config.toml bytes the running containerd read at its start (containerd
+    /// reads the file only then): whether it runs what the file says now.
+    pub fn loaded_config(&self) -> &[u8] {
+        &self.loaded
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -196,7 +196,16 @@ impl Daemon {
 
     /// [`Daemon::restart`] with `env` for the new process (a test clock, say).
     pub async fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.respawn(env);
+        self.wait_ready().await;
+    }
+
+    /// Kills the running process, if any, keeps its log aside and starts a new one.
+    fn respawn(&mut self, env: &[(&str, &str)]) {
         self.process.kill();
+        // What the old process sent and nobody read (a start killed before READY=1).
+        let mut buf = [0u8; 4096];
+        while self.notify.try_recv(&mut buf).is_ok() {}
         let old = self.dir.path().join("ctrdiagd.log");
         let previous = self.dir.path().join("ctrdiagd.previous.log");
         let mut kept = std::fs::read_to_string(&previous).unwrap_or_default();
@@ -208,7 +217,34 @@ impl Daemon {
             self.dir.path(),
             env,
         );
-        self.wait_ready().await;
+    }
+
+    /// Starts ctrdiagd again with `env` for a start that must die before it is ready
+    /// (a failpoint in its start-up recovery); how it ended. Panics if it gets ready.
+    pub async fn restart_expecting_death(
+        &mut self,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> std::process::ExitStatus {
+        self.respawn(env);
+        self.wait_death(timeout).await
+    }
+
+    /// Waits up to `timeout` for the daemon process to end (a failpoint's SIGKILL, say)
+    /// and returns how it ended; panics with its log if it is still running then.
+    pub async fn wait_death(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.exit_status() {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "ctrdiagd still runs after {timeout:?}; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything every process of this daemon logged so far (restarts included).

@@ -72,6 +72,11 @@ impl ChildGuard {
     }
 
     /// Waits for the process to exit by itself and returns its status.
+    /// How the process ended, if it has (it is reaped; the status stays readable).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     pub fn wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.take()?.wait().ok()
     }
