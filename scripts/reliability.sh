@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the load, containerd-churn and hang figures of RELIABILITY.md: runs the
-# reliability suite (tests/reliability_*.rs) in long mode against the real lab
+# Reproduces the load, containerd-churn, hang and crash figures of RELIABILITY.md: runs the
+# reliability suite (tests/reliability_*.rs, tests/crash_matrix.rs) in long mode against the real lab
 # (containerd 2.1.9, docker-registry, the real ctrdiagd), one test at a time so the
 # figures do not share the 2 cores, collects each test's `RELIABILITY {json}` line and
 # prints the report's rows. CI runs the same tests in short mode (plain `cargo test`).
@@ -37,16 +37,20 @@ for v in ${RELIABILITY_CHURN_VERSIONS:-1.6 1.7 2.1}; do
 done
 run reliability_hang reliability_hang
 run reliability_load reliability_load
+# The crash matrix has one size: every failpoint of every change kind (about 30 s).
+run reliability_crash crash_matrix
 grep -ho 'RELIABILITY {.*}' "$out"/reliability_*.log | sed 's/^RELIABILITY //' >"$out/figures.jsonl" || true
 
 python3 - "$out/figures.jsonl" "$started" "$(nproc)" >"$out/table.md" <<'PY'
 import json, sys
-figs, churns = {}, []
+figs, churns, crashes = {}, [], []
 for line in open(sys.argv[1]):
     f = json.loads(line)
     figs[f["suite"]] = f
     if f["suite"] == "churn":
         churns.append(f)
+    if f["suite"] == "crash":
+        crashes.append(f)
 started, cpus = sys.argv[2], sys.argv[3]
 
 def lat(l):
@@ -103,6 +107,15 @@ for c in churns:
     rows["churn"](c)
 if not churns:
     row("churn", "not run or failed: see its log", "-", "-")
+for c in crashes:
+    row(f'crash consistency: {c["change"]}',
+        f'containerd {c["containerd"]}, {c["steps"]} steps: SIGKILL at {c["kills_in_apply"]} points of the change, '
+        f'then at {c["kills_in_recovery"]} of them again inside the next start\'s undo',
+        f'recovered {c["kills_in_apply"]} of {c["kills_in_apply"]}: files old or new and parsing after every kill, '
+        'the node as before after recovery, `changes` saying so',
+        0)
+if not crashes:
+    row("crash consistency", "not run or failed: see its log", "-", "-")
 for suite in ["hang_containerd", "hang_registry", "load"]:
     if suite in figs:
         rows[suite](figs[suite])
